@@ -1,0 +1,339 @@
+"""`FeatureEncoder`: keras.Input layers and shared embedding tables for any model."""
+
+import keras
+
+from keras_rec.features.columns import DenseFeat
+from keras_rec.features.columns import SparseFeat
+from keras_rec.features.columns import VarLenSparseFeat
+from keras_rec.features.columns import check_feature_columns
+from keras_rec.layers.linear import Linear
+from keras_rec.layers.masking import PaddingMask
+from keras_rec.layers.sequence_pooling import SequencePoolingLayer
+
+
+def _with_seed(identifier, seed):
+    initializer = keras.initializers.get(identifier)
+    config = initializer.get_config()
+    if "seed" in config and seed is not None:
+        initializer = initializer.__class__.from_config({**config, "seed": seed})
+    return initializer
+
+
+class FeatureEncoder:
+    """Builds the inputs and the shared embedding tables of a model.
+
+    One `keras.Input` per feature (named after it; scalar sparse features have
+    shape `()`, sequences `(maxlen,)`, dense features `(dimension,)`), plus
+    one int input per `length_name` and one float input per `weight_name`.
+    Exactly one embedding table per `embedding_name`, and one lookup layer
+    (`StringLookup` / `IntegerLookup` / `Hashing`) per table whose columns
+    carry a vocabulary or hashing. Every method may be called several times
+    and on any subset of the columns: layers are created once and reused, so
+    features and towers share weights.
+
+    Args:
+        feature_columns: list of `SparseFeat`, `DenseFeat`, `VarLenSparseFeat`.
+        l2_reg_embedding: float. L2 penalty on the embedding tables.
+            Defaults to 0.
+        seed: int. Seed of the table initializers. Defaults to 1024.
+
+    Example:
+
+    >>> encoder = FeatureEncoder([SparseFeat("user_id", 100, 8), DenseFeat("age")])
+    >>> x = encoder.dnn_input()  # (batch, 9)
+    >>> model = keras.Model(encoder.input_list, keras.layers.Dense(1)(x))
+    """
+
+    def __init__(self, feature_columns, l2_reg_embedding=0.0, seed=1024):
+        self.feature_columns = check_feature_columns(feature_columns)
+        if l2_reg_embedding < 0:
+            raise ValueError(
+                "`l2_reg_embedding` must be >= 0. "
+                f"Received: l2_reg_embedding={l2_reg_embedding}"
+            )
+        self.l2_reg_embedding = l2_reg_embedding
+        self.seed = seed
+        self.columns = {c.name: c for c in self.feature_columns}
+        self.inputs = {}
+        for column in self.feature_columns:
+            self.inputs[column.name] = keras.Input(
+                shape=self._input_shape(column),
+                dtype=column.dtype,
+                name=column.name,
+            )
+            if isinstance(column, VarLenSparseFeat):
+                if column.length_name and column.length_name not in self.inputs:
+                    self.inputs[column.length_name] = keras.Input(
+                        shape=(), dtype="int32", name=column.length_name
+                    )
+                if column.weight_name and column.weight_name not in self.inputs:
+                    self.inputs[column.weight_name] = keras.Input(
+                        shape=(column.maxlen,),
+                        dtype="float32",
+                        name=column.weight_name,
+                    )
+        self.tables = {}
+        self.lookups = {}
+        self.linear_tables = {}
+        for i, column in enumerate(self.sparse_columns(self.feature_columns)):
+            sparse = _as_sparse(column)
+            if sparse.embedding_name in self.tables:
+                continue
+            self.tables[sparse.embedding_name] = keras.layers.Embedding(
+                sparse.vocabulary_size,
+                sparse.embedding_dim,
+                embeddings_initializer=_with_seed(
+                    sparse.embeddings_initializer, None if seed is None else seed + i
+                ),
+                embeddings_regularizer=(
+                    keras.regularizers.L2(l2_reg_embedding) if l2_reg_embedding else None
+                ),
+                trainable=sparse.trainable,
+                name=f"emb_{sparse.embedding_name}",
+            )
+            if sparse.needs_lookup:
+                self.lookups[sparse.embedding_name] = _lookup_layer(sparse)
+        self._ids = {}
+        self._embedded = {}
+        self._pooled = {}
+        self._dense = {}
+
+    # ------------------------------------------------------------------ inputs
+    @property
+    def input_list(self):
+        """The inputs as a list, in column order (length/weight inputs after)."""
+        return list(self.inputs.values())
+
+    def inputs_for(self, columns):
+        """The inputs a subset of columns needs, as a list (for sub-models)."""
+        names = []
+        for column in self._resolve(columns):
+            names.append(column.name)
+            if isinstance(column, VarLenSparseFeat):
+                names += [n for n in (column.length_name, column.weight_name) if n]
+        return [self.inputs[n] for n in dict.fromkeys(names)]
+
+    # ------------------------------------------------------- column selection
+    def _resolve(self, columns):
+        if columns is None:
+            return list(self.feature_columns)
+        resolved = []
+        for column in check_feature_columns(columns, "columns"):
+            if column.name not in self.columns:
+                raise ValueError(
+                    f"Feature '{column.name}' is not one of this encoder's columns: "
+                    f"{sorted(self.columns)}"
+                )
+            resolved.append(self.columns[column.name])
+        return resolved
+
+    @staticmethod
+    def sparse_columns(columns):
+        return [c for c in columns if isinstance(c, (SparseFeat, VarLenSparseFeat))]
+
+    @staticmethod
+    def scalar_sparse_columns(columns):
+        return [c for c in columns if isinstance(c, SparseFeat)]
+
+    @staticmethod
+    def varlen_columns(columns):
+        return [c for c in columns if isinstance(c, VarLenSparseFeat)]
+
+    @staticmethod
+    def dense_columns(columns):
+        return [c for c in columns if isinstance(c, DenseFeat)]
+
+    # ---------------------------------------------------------------- lookups
+    def ids(self, column):
+        """Integer ids of a sparse column (after the in-model lookup, if any)."""
+        column = self._resolve([column])[0]
+        if column.name not in self._ids:
+            x = self.inputs[column.name]
+            lookup = self.lookups.get(column.embedding_name)
+            if lookup is not None:
+                x = lookup(x)
+            self._ids[column.name] = x
+        return self._ids[column.name]
+
+    def embeddings(self, columns=None):
+        """Per-feature embeddings of the sparse columns, by name.
+
+        Returns:
+            Dict name -> tensor: `(batch, d)` for `SparseFeat`, `(batch, T, d)`
+            with a padding mask attached for `VarLenSparseFeat`.
+        """
+        out = {}
+        for column in self.sparse_columns(self._resolve(columns)):
+            if column.name not in self._embedded:
+                table = self.tables[column.embedding_name]
+                ids = self.ids(column)
+                x = table(ids)
+                if isinstance(column, VarLenSparseFeat):
+                    if column.length_name:
+                        key, mode = self.inputs[column.length_name], "length"
+                    else:
+                        key, mode = ids, "ids"
+                    x = PaddingMask(mode=mode, name=f"mask_{column.name}")([x, key])
+                self._embedded[column.name] = x
+            out[column.name] = self._embedded[column.name]
+        return out
+
+    def pooled_embeddings(self, columns=None):
+        """Pooled `(batch, d)` embeddings of the variable-length columns, by name."""
+        out = {}
+        for column in self.varlen_columns(self._resolve(columns)):
+            if column.name not in self._pooled:
+                sequence = self.embeddings([column])[column.name]
+                pool = SequencePoolingLayer(column.combiner, name=f"pool_{column.name}")
+                if column.weight_name:
+                    pooled = pool(sequence, weights=self.inputs[column.weight_name])
+                else:
+                    pooled = pool(sequence)
+                self._pooled[column.name] = pooled
+            out[column.name] = self._pooled[column.name]
+        return out
+
+    def sparse_embedding_list(self, columns=None):
+        """One `(batch, d)` vector per sparse column: scalars, then pooled sequences."""
+        columns = self._resolve(columns)
+        scalars = self.embeddings(self.scalar_sparse_columns(columns))
+        pooled = self.pooled_embeddings(self.varlen_columns(columns))
+        return [
+            scalars[c.name] if isinstance(c, SparseFeat) else pooled[c.name]
+            for c in self.sparse_columns(columns)
+        ]
+
+    def stacked_embeddings(self, columns=None):
+        """`(batch, fields, d)`: the sparse fields stacked, for FM and attention.
+
+        All fields must share one embedding dimension.
+        """
+        vectors = self.sparse_embedding_list(columns)
+        if not vectors:
+            raise ValueError("`stacked_embeddings` needs at least one sparse column.")
+        dims = {v.shape[-1] for v in vectors}
+        if len(dims) != 1:
+            raise ValueError(
+                "Stacking embeddings (e.g. for FM) needs one embedding_dim for all "
+                f"sparse features. Received dims: {sorted(dims)}"
+            )
+        dim = dims.pop()
+        return keras.layers.Concatenate(axis=1)(
+            [keras.layers.Reshape((1, dim))(v) for v in vectors]
+        )
+
+    def dense_values(self, columns=None):
+        """`(batch, total_dim)` concatenation of the dense columns, or None."""
+        dense = self.dense_columns(self._resolve(columns))
+        if not dense:
+            return None
+        key = tuple(c.name for c in dense)
+        if key not in self._dense:
+            # Keras layers autocast floating inputs to their float32 compute
+            # dtype, so float64 / float16 inputs need no explicit cast here.
+            values = [self.inputs[c.name] for c in dense]
+            self._dense[key] = (
+                values[0]
+                if len(values) == 1
+                else keras.layers.Concatenate(axis=-1)(values)
+            )
+        return self._dense[key]
+
+    def dnn_input(self, columns=None):
+        """Flattened concatenation of sparse embeddings and dense values."""
+        parts = self.sparse_embedding_list(columns)
+        dense = self.dense_values(columns)
+        if dense is not None:
+            parts.append(dense)
+        if not parts:
+            raise ValueError("`dnn_input` needs at least one feature column.")
+        return parts[0] if len(parts) == 1 else keras.layers.Concatenate()(parts)
+
+    # ------------------------------------------------------------ linear part
+    def linear_logit(self, columns=None, l2_reg=0.0, seed=None):
+        """First-order logit `(batch, 1)` over the given columns.
+
+        Each sparse table gets a 1-dimensional twin (`linear_<embedding_name>`)
+        holding one weight per id; sequences are pooled with their combiner.
+        """
+        columns = self._resolve(columns)
+        sparse_terms = []
+        for i, column in enumerate(self.sparse_columns(columns)):
+            sparse = _as_sparse(column)
+            name = sparse.embedding_name
+            if name not in self.linear_tables:
+                self.linear_tables[name] = keras.layers.Embedding(
+                    sparse.vocabulary_size,
+                    1,
+                    embeddings_initializer=_with_seed(
+                        "random_normal", None if seed is None else seed + i
+                    ),
+                    embeddings_regularizer=keras.regularizers.L2(l2_reg)
+                    if l2_reg
+                    else None,
+                    name=f"linear_{name}",
+                )
+            weights = self.linear_tables[name](self.ids(column))
+            if isinstance(column, VarLenSparseFeat):
+                key, mode = (
+                    (self.inputs[column.length_name], "length")
+                    if column.length_name
+                    else (self.ids(column), "ids")
+                )
+                weights = PaddingMask(mode=mode, name=f"linear_mask_{column.name}")(
+                    [weights, key]
+                )
+                weights = SequencePoolingLayer(
+                    column.combiner, name=f"linear_pool_{column.name}"
+                )(weights)
+            sparse_terms.append(weights)  # (batch, 1)
+        dense = self.dense_values(columns)
+        sparse = None
+        if sparse_terms:
+            sparse = (
+                sparse_terms[0]
+                if len(sparse_terms) == 1
+                else keras.layers.Concatenate()(sparse_terms)
+            )
+        if sparse is not None and dense is not None:
+            return Linear("both", l2_reg=l2_reg, name="linear")([sparse, dense])
+        if sparse is not None:
+            return Linear("sparse", name="linear")(sparse)
+        if dense is not None:
+            return Linear("dense", l2_reg=l2_reg, name="linear")(dense)
+        raise ValueError("`linear_logit` needs at least one feature column.")
+
+    @staticmethod
+    def _input_shape(column):
+        if isinstance(column, SparseFeat):
+            return ()
+        if isinstance(column, VarLenSparseFeat):
+            return (column.maxlen,)
+        return (column.dimension,)
+
+
+def _as_sparse(column):
+    return column.sparsefeat if isinstance(column, VarLenSparseFeat) else column
+
+
+def _lookup_layer(sparse):
+    name = f"lookup_{sparse.embedding_name}"
+    if sparse.use_hash:
+        mask_value = "" if sparse.dtype == "string" else 0
+        return keras.layers.Hashing(
+            num_bins=sparse.vocabulary_size, mask_value=mask_value, name=name
+        )
+    if sparse.dtype == "string":
+        return keras.layers.StringLookup(
+            vocabulary=list(sparse.vocabulary),
+            num_oov_indices=1,
+            mask_token=None,
+            name=name,
+        )
+    return keras.layers.IntegerLookup(
+        vocabulary=list(sparse.vocabulary),
+        num_oov_indices=1,
+        mask_token=None,
+        vocabulary_dtype="int64",
+        name=name,
+    )
