@@ -6,6 +6,9 @@ import sys
 
 from keras_rec.version import __version__
 
+RECALL_MODELS = ("dssm", "youtubednn")
+DATASETS = ("synthetic", "movielens-100k", "movielens-1m", "criteo")
+
 
 def _quiet_tensorflow():
     # TensorFlow's C++ start-up messages drown the command's own output.
@@ -13,12 +16,72 @@ def _quiet_tensorflow():
 
 
 def _cmd_datasets(args):
-    from keras_rec.datasets import DATASETS
+    from keras_rec.datasets import DATASETS as registry
 
-    width = max(len(name) for name in DATASETS)
-    for name, entry in DATASETS.items():
+    width = max(len(name) for name in registry)
+    for name, entry in registry.items():
         print(f"{name:<{width}}  {entry['description']}")
     return 0
+
+
+def _cmd_train(args):
+    if args.model in RECALL_MODELS:
+        from keras_rec.workflows.run_recall import run_recall
+
+        run_recall(
+            args.model,
+            dataset=args.dataset,
+            data_dir=args.data_dir,
+            download=args.download,
+            output=args.output,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            embedding_dim=args.embedding_dim,
+            seed=args.seed,
+            verbose=_verbosity(args),
+            synthetic_scale=args.synthetic_scale,
+            strategy=args.strategy,
+        )
+        return 0
+    raise ValueError(f"Unknown model {args.model!r}")
+
+
+def _verbosity(args):
+    # A progress bar on a terminal; one line per epoch in logs and CI.
+    if args.quiet:
+        return 0
+    return 1 if sys.stdout.isatty() else 2
+
+
+def _cmd_evaluate(args):
+    from keras_rec.workflows.report import markdown_table
+    from keras_rec.workflows.run_recall import load_metrics
+
+    metrics = load_metrics(args.run_dir)
+    print(f"{metrics['model']} on {metrics['dataset']} (version {metrics['version']})")
+    print(markdown_table(metrics["table"], columns=metrics.get("table_columns")))
+    return 0
+
+
+def _cmd_recall(args):
+    from keras_rec.serving import Recaller
+
+    recaller = Recaller.load(args.run_dir)
+    user_id = _parse_id(args.user_id)
+    ids, scores = recaller.recommend_for_users(
+        [user_id], k=args.k, exclude_seen=not args.include_seen
+    )
+    print(f"Top {args.k} items for user {user_id}:")
+    for rank, (item, score) in enumerate(zip(ids[0], scores[0]), start=1):
+        print(f"{rank:>3}  {item}  {score:.4f}")
+    return 0
+
+
+def _parse_id(value):
+    try:
+        return int(value)
+    except ValueError:
+        return value
 
 
 def build_parser():
@@ -26,10 +89,60 @@ def build_parser():
         prog="keras-rec",
         description="Train, evaluate, export and query two-stage recommenders.",
     )
-    parser.add_argument("--version", action="version", version=f"keras-rec {__version__}")
+    parser.add_argument(
+        "--version", action="version", version=f"keras-rec {__version__}"
+    )
     sub = parser.add_subparsers(dest="command")
+
     datasets = sub.add_parser("datasets", help="list the data sets keras-rec can load")
     datasets.set_defaults(func=_cmd_datasets)
+
+    train = sub.add_parser(
+        "train",
+        help="train, evaluate, export and report (default: dssm on synthetic data)",
+    )
+    train.add_argument("model", nargs="?", default="dssm", choices=RECALL_MODELS)
+    train.add_argument("--dataset", default=None, choices=DATASETS)
+    train.add_argument("--data-dir", default=None, help="folder of the real data files")
+    train.add_argument(
+        "--download",
+        action="store_true",
+        help="download MovieLens from the publisher when --data-dir has no copy",
+    )
+    train.add_argument("--epochs", type=int, default=None)
+    train.add_argument("--batch-size", type=int, default=None)
+    train.add_argument("--embedding-dim", type=int, default=None)
+    train.add_argument("--seed", type=int, default=1024)
+    train.add_argument(
+        "--synthetic-scale",
+        type=float,
+        default=1.0,
+        help="size of the synthetic data relative to the default (2,000 users)",
+    )
+    train.add_argument("--output", default="saved_models")
+    train.add_argument(
+        "--strategy",
+        default="default",
+        choices=("default", "mirrored", "multi-worker"),
+        help="tf.distribute strategy; multi-worker reads TF_CONFIG on each machine",
+    )
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(func=_cmd_train)
+
+    evaluate = sub.add_parser("evaluate", help="print the results of a run directory")
+    evaluate.add_argument("run_dir")
+    evaluate.set_defaults(func=_cmd_evaluate)
+
+    recall = sub.add_parser(
+        "recall", help="top-K items for a user from an exported run"
+    )
+    recall.add_argument("run_dir")
+    recall.add_argument("--user-id", required=True)
+    recall.add_argument("-k", type=int, default=10)
+    recall.add_argument(
+        "--include-seen", action="store_true", help="keep items the user already has"
+    )
+    recall.set_defaults(func=_cmd_recall)
     return parser
 
 
@@ -40,7 +153,27 @@ def main(argv=None):
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    return args.func(args)
+    if getattr(args, "command", None) == "train":
+        if args.dataset is None:
+            args.dataset = "synthetic"
+        _check_train_args(parser, args)
+    try:
+        return args.func(args)
+    except (ValueError, TypeError, FileNotFoundError, KeyError) as error:
+        print(f"keras-rec: error: {error}", file=sys.stderr)
+        return 2
+
+
+def _check_train_args(parser, args):
+    for name in ("epochs", "batch_size", "embedding_dim"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1. Received: {value}")
+    if args.dataset == "criteo":
+        parser.error(
+            "--dataset criteo has no user histories, so it cannot train a recall "
+            f"model. Received: {args.model}"
+        )
 
 
 if __name__ == "__main__":

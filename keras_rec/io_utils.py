@@ -84,6 +84,15 @@ def atomic_directory(path, overwrite=False):
     tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", dir=parent)
     try:
         yield tmp
+        if not overwrite:
+            # A plain rename fails if `path` appeared meanwhile (another
+            # writer took the same name) instead of replacing it.
+            if os.path.exists(path):
+                raise FileExistsError(
+                    f"Refusing to overwrite a directory created meanwhile: {path!r}"
+                )
+            os.rename(tmp, path)
+            return
         old = None
         if os.path.exists(path):
             old = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.old.", dir=parent)

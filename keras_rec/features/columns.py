@@ -52,10 +52,9 @@ class _Column:
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        for key, value in config.items():
-            if isinstance(value, dict) and "class_name" in value:
-                config[key] = keras.saving.deserialize_keras_object(value)
+        # Only a nested column (`VarLenSparseFeat.sparsefeat`) is a serialized
+        # object, and `__post_init__` deserializes it; any other dict (e.g. an
+        # `embeddings_initializer` config) is a plain value and stays one.
         return cls(**config)
 
 
@@ -111,10 +110,6 @@ class SparseFeat(_Column):
                     f"`vocabulary` of feature '{self.name}' must not be empty. "
                     f"Received: vocabulary={self.vocabulary!r}"
                 )
-            if len(set(vocabulary)) != len(vocabulary):
-                raise ValueError(
-                    f"`vocabulary` of feature '{self.name}' has duplicate values."
-                )
             kinds = {isinstance(v, str) for v in vocabulary}
             if len(kinds) != 1 or not all(
                 isinstance(v, (str, int)) and not isinstance(v, bool)
@@ -124,9 +119,32 @@ class SparseFeat(_Column):
                     f"`vocabulary` of feature '{self.name}' must hold only strings "
                     f"or only integers. Received: {vocabulary[:5]!r}..."
                 )
+            seen, duplicates = set(), []
+            for value in vocabulary:
+                if value in seen:
+                    duplicates.append(value)
+                seen.add(value)
+            if duplicates:
+                raise ValueError(
+                    f"`vocabulary` of feature '{self.name}' has duplicate values. "
+                    f"Received duplicates: {duplicates[:5]!r}"
+                )
             object.__setattr__(self, "vocabulary", vocabulary)
             if kinds == {True} and self.dtype == "int32":
                 object.__setattr__(self, "dtype", "string")
+            if (kinds == {True}) != (self.dtype == "string"):
+                raise ValueError(
+                    f"`dtype` of feature '{self.name}' does not match its "
+                    f"vocabulary of {'strings' if kinds == {True} else 'integers'}. "
+                    f"Received: dtype={self.dtype!r}"
+                )
+            if self.dtype == "int32" and not all(
+                -(2**31) <= v < 2**31 for v in vocabulary
+            ):
+                raise ValueError(
+                    f"`vocabulary` of feature '{self.name}' holds ids beyond the "
+                    "int32 range; pass dtype='int64'. Received: dtype='int32'"
+                )
             if self.vocabulary_size is None:
                 object.__setattr__(self, "vocabulary_size", len(vocabulary) + 1)
             elif self.vocabulary_size != len(vocabulary) + 1:
@@ -158,11 +176,7 @@ class SparseFeat(_Column):
                 f"`dtype` of feature '{self.name}' must be one of {_SPARSE_DTYPES}. "
                 f"Received: dtype={self.dtype!r}"
             )
-        if (
-            self.dtype == "string"
-            and self.vocabulary is None
-            and not self.use_hash
-        ):
+        if self.dtype == "string" and self.vocabulary is None and not self.use_hash:
             raise ValueError(
                 f"Feature '{self.name}' has dtype='string' but neither `vocabulary` "
                 "nor `use_hash=True`: strings need a lookup inside the model."
@@ -236,7 +250,9 @@ class VarLenSparseFeat(_Column):
     def __post_init__(self):
         if isinstance(self.sparsefeat, dict):
             object.__setattr__(
-                self, "sparsefeat", keras.saving.deserialize_keras_object(self.sparsefeat)
+                self,
+                "sparsefeat",
+                keras.saving.deserialize_keras_object(self.sparsefeat),
             )
         if not isinstance(self.sparsefeat, SparseFeat):
             raise TypeError(
@@ -248,6 +264,17 @@ class VarLenSparseFeat(_Column):
             raise ValueError(
                 f"`combiner` of feature '{self.name}' must be one of {_COMBINERS}. "
                 f"Received: combiner={self.combiner!r}"
+            )
+        padding = "" if self.sparsefeat.dtype == "string" else 0
+        if self.sparsefeat.vocabulary and padding in self.sparsefeat.vocabulary:
+            raise ValueError(
+                f"`vocabulary` of sequence feature '{self.name}' must not hold the "
+                f"padding value {padding!r}: padded positions would not be masked."
+            )
+        if self.length_name is not None and self.length_name == self.weight_name:
+            raise ValueError(
+                f"`length_name` and `weight_name` of feature '{self.name}' must "
+                f"differ. Received: both={self.length_name!r}"
             )
         for argument in ("length_name", "weight_name"):
             value = getattr(self, argument)
@@ -338,6 +365,16 @@ def check_feature_columns(feature_columns, argument="feature_columns"):
                     f"`{field}`: {getattr(owner, field)!r} vs "
                     f"{getattr(sparse, field)!r}"
                 )
+        # int32 and int64 ids may share a table; strings and ints cannot share
+        # its lookup layer.
+        if sparse.needs_lookup and (owner.dtype == "string") != (
+            sparse.dtype == "string"
+        ):
+            raise ValueError(
+                f"Features '{owner.name}' and '{sparse.name}' share the embedding "
+                f"table '{sparse.embedding_name}' but differ in `dtype`: "
+                f"{owner.dtype!r} vs {sparse.dtype!r}"
+            )
     extra = set()
     for column in columns:
         if isinstance(column, VarLenSparseFeat):

@@ -86,7 +86,9 @@ class FeatureEncoder:
                     sparse.embeddings_initializer, None if seed is None else seed + i
                 ),
                 embeddings_regularizer=(
-                    keras.regularizers.L2(l2_reg_embedding) if l2_reg_embedding else None
+                    keras.regularizers.L2(l2_reg_embedding)
+                    if l2_reg_embedding
+                    else None
                 ),
                 trainable=sparse.trainable,
                 name=f"emb_{sparse.embedding_name}",
@@ -97,6 +99,8 @@ class FeatureEncoder:
         self._embedded = {}
         self._pooled = {}
         self._dense = {}
+        self._linear_terms = {}
+        self._linear = {}
 
     # ------------------------------------------------------------------ inputs
     @property
@@ -254,39 +258,19 @@ class FeatureEncoder:
         """First-order logit `(batch, 1)` over the given columns.
 
         Each sparse table gets a 1-dimensional twin (`linear_<embedding_name>`)
-        holding one weight per id; sequences are pooled with their combiner.
+        holding one weight per id; sequences are pooled with their combiner
+        (and their `weight_name` weights). Calling it again with the same
+        columns returns the same tensor; `l2_reg` and `seed` are read when a
+        table or the `Linear` layer is first created.
         """
         columns = self._resolve(columns)
-        sparse_terms = []
-        for i, column in enumerate(self.sparse_columns(columns)):
-            sparse = _as_sparse(column)
-            name = sparse.embedding_name
-            if name not in self.linear_tables:
-                self.linear_tables[name] = keras.layers.Embedding(
-                    sparse.vocabulary_size,
-                    1,
-                    embeddings_initializer=_with_seed(
-                        "random_normal", None if seed is None else seed + i
-                    ),
-                    embeddings_regularizer=keras.regularizers.L2(l2_reg)
-                    if l2_reg
-                    else None,
-                    name=f"linear_{name}",
-                )
-            weights = self.linear_tables[name](self.ids(column))
-            if isinstance(column, VarLenSparseFeat):
-                key, mode = (
-                    (self.inputs[column.length_name], "length")
-                    if column.length_name
-                    else (self.ids(column), "ids")
-                )
-                weights = PaddingMask(mode=mode, name=f"linear_mask_{column.name}")(
-                    [weights, key]
-                )
-                weights = SequencePoolingLayer(
-                    column.combiner, name=f"linear_pool_{column.name}"
-                )(weights)
-            sparse_terms.append(weights)  # (batch, 1)
+        key = tuple(c.name for c in columns)
+        if key in self._linear:
+            return self._linear[key]
+        sparse_terms = [
+            self._linear_term(column, i, l2_reg, seed)
+            for i, column in enumerate(self.sparse_columns(columns))
+        ]
         dense = self.dense_values(columns)
         sparse = None
         if sparse_terms:
@@ -295,13 +279,56 @@ class FeatureEncoder:
                 if len(sparse_terms) == 1
                 else keras.layers.Concatenate()(sparse_terms)
             )
+        # One `Linear` layer per column subset; names stay unique in a model.
+        name = "linear" if not self._linear else f"linear_{len(self._linear)}"
         if sparse is not None and dense is not None:
-            return Linear("both", l2_reg=l2_reg, name="linear")([sparse, dense])
-        if sparse is not None:
-            return Linear("sparse", name="linear")(sparse)
-        if dense is not None:
-            return Linear("dense", l2_reg=l2_reg, name="linear")(dense)
-        raise ValueError("`linear_logit` needs at least one feature column.")
+            logit = Linear("both", l2_reg=l2_reg, name=name)([sparse, dense])
+        elif sparse is not None:
+            logit = Linear("sparse", name=name)(sparse)
+        elif dense is not None:
+            logit = Linear("dense", l2_reg=l2_reg, name=name)(dense)
+        else:
+            raise ValueError("`linear_logit` needs at least one feature column.")
+        self._linear[key] = logit
+        return logit
+
+    def _linear_term(self, column, i, l2_reg, seed):
+        """`(batch, 1)`: the linear weight of a sparse column (pooled if a sequence)."""
+        if column.name in self._linear_terms:
+            return self._linear_terms[column.name]
+        sparse = _as_sparse(column)
+        name = sparse.embedding_name
+        if name not in self.linear_tables:
+            self.linear_tables[name] = keras.layers.Embedding(
+                sparse.vocabulary_size,
+                1,
+                embeddings_initializer=_with_seed(
+                    "random_normal", None if seed is None else seed + i
+                ),
+                embeddings_regularizer=keras.regularizers.L2(l2_reg)
+                if l2_reg
+                else None,
+                name=f"linear_{name}",
+            )
+        term = self.linear_tables[name](self.ids(column))
+        if isinstance(column, VarLenSparseFeat):
+            key, mode = (
+                (self.inputs[column.length_name], "length")
+                if column.length_name
+                else (self.ids(column), "ids")
+            )
+            term = PaddingMask(mode=mode, name=f"linear_mask_{column.name}")(
+                [term, key]
+            )
+            pool = SequencePoolingLayer(
+                column.combiner, name=f"linear_pool_{column.name}"
+            )
+            if column.weight_name:
+                term = pool(term, weights=self.inputs[column.weight_name])
+            else:
+                term = pool(term)
+        self._linear_terms[column.name] = term
+        return term
 
     @staticmethod
     def _input_shape(column):

@@ -18,8 +18,13 @@ def to_model_inputs(data, feature_columns, on_long_sequence="truncate"):
 
     Sequences may be given as a column of lists / arrays (padded here with 0,
     or `""` for string features; the most recent items, at the end of each
-    list, are kept when truncating) or as a 2-D array already padded. A
-    missing `length_name` column is filled from the lengths of the lists.
+    list, are kept when truncating) or as a 2-D array padded at the end (a
+    wider one keeps the last `maxlen` valid items of each row). A missing
+    `length_name` column is filled from the lengths of the lists.
+
+    String sequences come back as 2-D object arrays. Keras's `fit` / `predict`
+    convert only 1-D object arrays of strings, so pass those as tensors:
+    `keras.ops.convert_to_tensor(x, dtype="string")`.
 
     Args:
         data: `pandas.DataFrame` or dict of array-likes.
@@ -48,25 +53,31 @@ def to_model_inputs(data, feature_columns, on_long_sequence="truncate"):
             f"Feature(s) {missing} missing from the data. "
             f"Available columns: {sorted(map(str, available))}"
         )
-    out, n_rows = {}, None
+    for column in columns:
+        if _num_rows(data[column.name]) == 0:
+            raise ValueError("`data` has no rows.")
+    out = {}
     for column in columns:
         if isinstance(column, SparseFeat):
-            values = _sparse(column, data[column.name])
+            out[column.name] = _sparse(column, data[column.name])
         elif isinstance(column, DenseFeat):
-            values = _dense(column, data[column.name])
+            out[column.name] = _dense(column, data[column.name])
         else:
-            values, lengths = _sequence(column, data[column.name], on_long_sequence)
+            values, lengths, ends = _sequence(
+                column, data[column.name], on_long_sequence
+            )
+            out[column.name] = values
             if column.length_name:
                 if column.length_name in available:
-                    given = _as_array(data[column.length_name])
-                    given = _integers(column.length_name, given).astype("int32")
+                    given = _as_array(data[column.length_name]).reshape(-1)
+                    given = _integers(column.length_name, given)
                     if given.min(initial=0) < 0 or given.max(initial=0) > column.maxlen:
                         bad = given[(given < 0) | (given > column.maxlen)][0]
                         raise ValueError(
                             f"Length feature '{column.length_name}' of '{column.name}' "
                             f"must be in [0, {column.maxlen}]. Received: {bad}"
                         )
-                    out[column.length_name] = given.reshape(-1)
+                    out[column.length_name] = given.astype("int32")
                 else:
                     out[column.length_name] = lengths
             if column.weight_name:
@@ -75,45 +86,72 @@ def to_model_inputs(data, feature_columns, on_long_sequence="truncate"):
                         f"Weight feature '{column.weight_name}' of '{column.name}' "
                         "missing from the data."
                     )
-                weights, _ = _sequence(
-                    VarLenSparseFeat(
-                        SparseFeat(column.weight_name, 2), column.maxlen
-                    ),
+                # A padded array is cut at its ids' valid ends, so weights
+                # stay aligned with the items they weight.
+                weights, _, _ = _sequence(
+                    VarLenSparseFeat(SparseFeat(column.weight_name, 2), column.maxlen),
                     data[column.weight_name],
                     on_long_sequence,
                     float_values=True,
+                    ends=ends,
                 )
                 out[column.weight_name] = weights
-        out[column.name] = values
+    n_rows = None
+    for name, values in out.items():
         if n_rows is None:
             n_rows = len(values)
         elif len(values) != n_rows:
             raise ValueError(
-                f"Feature '{column.name}' has {len(values)} rows, others have {n_rows}."
+                f"Feature '{name}' has {len(values)} rows, others have {n_rows}."
             )
     if n_rows == 0:
         raise ValueError("`data` has no rows.")
     return out
 
 
+def _num_rows(values):
+    try:
+        return len(values)
+    except TypeError:  # A scalar or 0-d array: rejected later with its name.
+        return None
+
+
 def _as_array(values):
     if hasattr(values, "to_numpy"):
         values = values.to_numpy()
     try:
-        return np.asarray(values)
+        array = np.asarray(values)
     except ValueError:
         # Ragged lists (sequences of different lengths): one object per row.
         array = np.empty(len(values), dtype=object)
-        array[:] = list(values)
+        for i, value in enumerate(values):
+            array[i] = value
         return array
+    if array.dtype.kind in "US" and not isinstance(values, np.ndarray):
+        # NumPy turns ["a", nan, 3] into the strings "a", "nan", "3"; keep the
+        # Python objects so that missing values stay missing.
+        objects = np.asarray(values, dtype=object)
+        if objects.shape == array.shape and not all(
+            isinstance(v, (str, bytes)) for v in objects.reshape(-1)
+        ):
+            return objects
+    return array
 
 
 def _integers(name, array):
     if array.dtype.kind in "iu":
         return array
-    if array.dtype.kind == "f" and array.size and np.all(np.isfinite(array)) and (
-        np.all(array == np.round(array))
+    if (
+        array.dtype.kind == "f"
+        and array.size
+        and np.all(np.isfinite(array))
+        and (np.all(array == np.round(array)))
     ):
+        too_large = np.abs(array) >= 2.0**63
+        if too_large.any():
+            raise ValueError(
+                f"Feature '{name}' has id {array[too_large][0]} beyond the int64 range."
+            )
         return array.astype("int64")
     if array.dtype.kind == "b":
         return array.astype("int64")
@@ -142,6 +180,40 @@ def _check_id_range(column, ids):
         )
 
 
+def _cast_ids(name, ids, dtype):
+    """Casts integer ids to the input's dtype, refusing values it cannot hold."""
+    info = np.iinfo(dtype)
+    outside = (ids < info.min) | (ids > info.max)
+    if outside.any():
+        raise ValueError(
+            f"Feature '{name}' has value {ids[outside][0]} outside the range of its "
+            f"input dtype {dtype}. Received dtype={dtype!r}; use 'int64' for such ids."
+        )
+    return ids.astype(dtype)
+
+
+def _is_missing(value):
+    if value is None:
+        return True
+    try:
+        return bool(value != value)  # NaN
+    except (TypeError, ValueError):  # pandas.NA has no truth value.
+        return True
+
+
+def _as_text(name, value):
+    if _is_missing(value):
+        return ""
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ValueError(
+                f"Feature '{name}' has bytes that are not UTF-8: {value[:20]!r}"
+            ) from error
+    return str(value)
+
+
 def _raw_values(column, array):
     """Raw values for an in-model lookup: strings or integers, as the column says."""
     if column.dtype == "string":
@@ -151,10 +223,10 @@ def _raw_values(column, array):
                 f"numbers (dtype {array.dtype}), e.g. {array.reshape(-1)[:3].tolist()}"
             )
         return np.asarray(
-            ["" if v is None or v != v else str(v) for v in array.reshape(-1)],
+            [_as_text(column.name, v) for v in array.reshape(-1)],
             dtype=object,
         ).reshape(array.shape)
-    return _integers(column.name, array).astype(column.dtype)
+    return _cast_ids(column.name, _integers(column.name, array), column.dtype)
 
 
 def _sparse(column, values):
@@ -206,35 +278,48 @@ def _dense(column, values):
     return array
 
 
-def _sequence(column, values, on_long_sequence, float_values=False):
+def _sequence(column, values, on_long_sequence, float_values=False, ends=None):
+    """Pads / truncates a sequence feature.
+
+    Returns:
+        `(rows, lengths, ends)`: rows `(n, maxlen)`, the valid length of each
+        row after truncation, and before it (so that weights given as a padded
+        array are cut at their ids' ends).
+    """
     array = _as_array(values)
     maxlen = column.maxlen
+    string = not float_values and column.dtype == "string"
+    if string and array.ndim == 2 and array.dtype.kind in "iufb":
+        raise TypeError(
+            f"Feature '{column.name}' has a string vocabulary but received "
+            f"numbers (dtype {array.dtype}), e.g. {array.reshape(-1)[:3].tolist()}"
+        )
+    if array.ndim == 2 and array.shape[1] > maxlen:
+        # Rows are padded at the end: cut each at its last non-padding value
+        # and truncate it like a list, so the most recent items are kept
+        # rather than the trailing padding.
+        if ends is None or len(ends) != len(array):
+            ends = _valid_ends(array, "" if string else 0)
+        rows = np.empty(len(array), dtype=object)
+        for i, (row, end) in enumerate(zip(array, ends)):
+            rows[i] = row[:end]
+        array = rows
     if array.ndim == 2:
-        rows = array
+        # Equal-length lists arrive here too: pad them to maxlen.
+        fill = "" if string else 0
+        rows = np.pad(
+            array, ((0, 0), (0, maxlen - array.shape[1])), constant_values=fill
+        )
         lengths = None
-        if rows.shape[1] > maxlen:
-            if on_long_sequence == "error":
-                raise ValueError(
-                    f"Sequence feature '{column.name}' has length {rows.shape[1]} > "
-                    f"maxlen={maxlen}."
-                )
-            warnings.warn(
-                f"Sequence feature '{column.name}': truncating padded width "
-                f"{rows.shape[1]} to maxlen={maxlen} (keeping the last positions).",
-                stacklevel=3,
-            )
-            rows = rows[:, -maxlen:]
     elif array.ndim == 1:
-        sequences = [
-            np.asarray([] if s is None else s).reshape(-1) for s in array
-        ]
-        lengths = np.asarray([len(s) for s in sequences], dtype="int32")
-        too_long = lengths > maxlen
+        sequences = [_as_array([] if s is None else s).reshape(-1) for s in array]
+        ends = np.asarray([len(s) for s in sequences], dtype="int64")
+        too_long = ends > maxlen
         if too_long.any():
             if on_long_sequence == "error":
                 row = int(np.argmax(too_long))
                 raise ValueError(
-                    f"Sequence feature '{column.name}' has length {lengths[row]} > "
+                    f"Sequence feature '{column.name}' has length {ends[row]} > "
                     f"maxlen={maxlen} at row {row}."
                 )
             warnings.warn(
@@ -242,10 +327,16 @@ def _sequence(column, values, on_long_sequence, float_values=False):
                 f"longer than maxlen={maxlen} truncated to their last {maxlen} items.",
                 stacklevel=3,
             )
-        lengths = np.minimum(lengths, maxlen)
-        string = not float_values and column.dtype == "string"
+        lengths = np.minimum(ends, maxlen)
         fill = "" if string else 0
-        dtype = object if string else ("float32" if float_values else "float64")
+        if string:
+            dtype = object
+        elif float_values:
+            dtype = "float32"
+        elif all(s.dtype.kind in "iub" for s in sequences if len(s)):
+            dtype = "int64"  # Exact for 64-bit raw ids, unlike float64.
+        else:
+            dtype = "float64"  # Checked for integral values below.
         rows = np.full((len(sequences), maxlen), fill, dtype=dtype)
         for i, s in enumerate(sequences):
             if len(s):
@@ -262,10 +353,15 @@ def _sequence(column, values, on_long_sequence, float_values=False):
             f"array. Received an array of shape {array.shape}"
         )
     if float_values:
+        if rows.dtype.kind not in "iufb":
+            raise TypeError(
+                f"Weight feature '{column.name}' must hold numbers. "
+                f"Received dtype {rows.dtype}"
+            )
         rows = rows.astype("float32")
         if not np.all(np.isfinite(rows)):
             raise ValueError(f"Weight feature '{column.name}' has NaN or inf values.")
-        return rows, lengths
+        return rows, lengths, ends
     if column.needs_lookup:
         rows = _raw_values(column, rows)
     else:
@@ -273,7 +369,13 @@ def _sequence(column, values, on_long_sequence, float_values=False):
         _check_id_range(column, rows)
         rows = rows.astype(column.dtype)
     if lengths is None:
-        lengths = (rows != (rows.dtype.type(0) if rows.dtype != object else "")).sum(
-            axis=1
-        ).astype("int32")
-    return rows, lengths
+        # Padded at the end: a row is valid up to its last non-padding value.
+        lengths = ends = _valid_ends(rows, "" if rows.dtype == object else 0)
+    return rows, lengths.astype("int32"), ends
+
+
+def _valid_ends(rows, padding):
+    """Index after the last non-padding value of each row, `(n,)`."""
+    valid = np.asarray(rows != padding, dtype=bool).reshape(len(rows), -1)
+    last = valid.shape[1] - np.argmax(valid[:, ::-1], axis=1)
+    return np.where(valid.any(axis=1), last, 0).astype("int64")

@@ -21,6 +21,9 @@ class Dice(keras.layers.Layer):
     Call arguments:
         inputs: float tensor of any rank >= 2.
         training: bool. Batch statistics (True) or moving averages (False).
+        mask: optional bool tensor of `inputs`' rank minus one (e.g.
+            `(batch, T)`): padded positions are left out of the batch
+            statistics.
 
     Returns:
         Tensor of the same shape as `inputs`.
@@ -45,9 +48,13 @@ class Dice(keras.layers.Layer):
             name="alpha", shape=(input_shape[self.axis],), initializer="zeros"
         )
 
-    def call(self, inputs, training=None):
-        p = ops.sigmoid(self.batch_norm(inputs, training=training))
-        return p * inputs + (1.0 - p) * self.alpha * inputs
+    def call(self, inputs, training=None, mask=None):
+        p = ops.sigmoid(self.batch_norm(inputs, training=training, mask=mask))
+        # alpha has shape (features,); put it on `axis` so it broadcasts.
+        shape = [1] * len(inputs.shape)
+        shape[self.axis] = -1
+        alpha = ops.reshape(self.alpha, shape)
+        return p * inputs + (1.0 - p) * alpha * inputs
 
     def compute_output_shape(self, input_shape):
         return input_shape

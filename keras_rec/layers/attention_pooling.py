@@ -73,7 +73,8 @@ class AttentionPoolingLayer(keras.layers.Layer):
         unit_input = ops.concatenate(
             [queries, keys, queries - keys, queries * keys], axis=-1
         )  # (batch, T, 4d)
-        hidden = self.activation_unit(unit_input, training=training)
+        # The mask also keeps padded keys out of Dice's batch statistics.
+        hidden = self.activation_unit(unit_input, training=training, mask=keys_mask)
         scores = ops.squeeze(self.score_dense(hidden), -1)  # (batch, T)
         if keys_mask is None:
             keys_mask = ops.ones_like(scores, dtype="bool")

@@ -1,5 +1,8 @@
 """`CosinSimilarity` (and its alias `CosineSimilarity`), and `L2Normalization`."""
 
+import math
+import numbers
+
 import keras
 from keras import ops
 
@@ -8,11 +11,15 @@ from keras_rec.ops import l2_normalize
 
 
 def check_temperature(temperature):
+    # numbers.Real also admits NumPy scalars (e.g. a temperature read from a
+    # config file or swept with np.linspace).
     if isinstance(temperature, bool) or not (
-        isinstance(temperature, (int, float)) and temperature > 0
+        isinstance(temperature, numbers.Real)
+        and math.isfinite(temperature)
+        and temperature > 0
     ):
         raise ValueError(
-            f"`temperature` must be a number > 0. Received: temperature={temperature!r}"
+            f"`temperature` must be a finite number > 0. Received: temperature={temperature!r}"
         )
     return float(temperature)
 
@@ -68,8 +75,10 @@ class CosinSimilarity(keras.layers.Layer):
 
     def call(self, inputs):
         u, v = inputs
-        if u.shape[-1] is not None and v.shape[-1] is not None and (
-            u.shape[-1] != v.shape[-1]
+        if (
+            u.shape[-1] is not None
+            and v.shape[-1] is not None
+            and (u.shape[-1] != v.shape[-1])
         ):
             raise ValueError(
                 "The two towers must output vectors of the same dimension. "

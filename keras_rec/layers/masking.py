@@ -33,7 +33,9 @@ class PaddingMask(keras.layers.Layer):
     def __init__(self, mode="ids", **kwargs):
         super().__init__(**kwargs)
         if mode not in ("ids", "length"):
-            raise ValueError(f"`mode` must be 'ids' or 'length'. Received: mode={mode!r}")
+            raise ValueError(
+                f"`mode` must be 'ids' or 'length'. Received: mode={mode!r}"
+            )
         self.mode = mode
 
     def call(self, inputs):

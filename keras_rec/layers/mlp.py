@@ -3,6 +3,7 @@
 import keras
 
 from keras_rec.api_export import keras_rec_export
+from keras_rec.layers.activations import Dice
 from keras_rec.layers.activations import activation_layer
 
 
@@ -28,6 +29,8 @@ class DNN(keras.layers.Layer):
     Call arguments:
         inputs: float tensor `(batch, ..., features)`.
         training: bool.
+        mask: optional bool tensor `(batch, ...)`: positions left out of the
+            batch statistics of the batch norms and `Dice` activations.
 
     Returns:
         Tensor `(batch, ..., hidden_units[-1])`.
@@ -66,6 +69,8 @@ class DNN(keras.layers.Layer):
         self.output_activation = output_activation
         self.kernel_initializer = kernel_initializer
         self.seed = seed
+        # Like `Dense`: position-wise, so a (batch, T) mask stays valid.
+        self.supports_masking = True
         regularizer = keras.regularizers.L2(l2_reg) if l2_reg else None
         self.dense_layers, self.bn_layers, self.activations, self.dropouts = (
             [],
@@ -111,13 +116,17 @@ class DNN(keras.layers.Layer):
             if not self.activations[i].built:
                 self.activations[i].build(shape)
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, mask=None):
         x = inputs
         for i, dense in enumerate(self.dense_layers):
             x = dense(x)
             if self.use_bn:
-                x = self.bn_layers[i](x, training=training)
-            x = self.activations[i](x, training=training)
+                x = self.bn_layers[i](x, training=training, mask=mask)
+            if isinstance(self.activations[i], Dice):
+                # Padded positions must not move Dice's batch statistics.
+                x = self.activations[i](x, training=training, mask=mask)
+            else:
+                x = self.activations[i](x, training=training)
             if self.dropout_rate:
                 x = self.dropouts[i](x, training=training)
         return x

@@ -23,6 +23,8 @@ class SequencePoolingLayer(keras.layers.Layer):
         weights: optional float tensor `(batch, T)`: per-position weights
             applied before pooling (`VarLenSparseFeat.weight_name`).
         mask: bool tensor `(batch, T)`; filled by Keras from `PaddingMask`.
+        inputs_mask: the same mask under the name Keras fills when
+            `weights` is given too (two tensor arguments).
 
     Returns:
         Tensor `(batch, d)`. The mask stops here.
@@ -35,7 +37,11 @@ class SequencePoolingLayer(keras.layers.Layer):
         self.mode = mode
         self.supports_masking = True
 
-    def call(self, inputs, weights=None, mask=None):
+    def call(self, inputs, weights=None, mask=None, inputs_mask=None):
+        # Keras fills `mask` when `inputs` is the only tensor argument, and
+        # `inputs_mask` when `weights` is a tensor argument too.
+        if mask is None:
+            mask = inputs_mask
         if mask is None:
             mask = ops.ones(ops.shape(inputs)[:2], dtype="bool")
         valid = ops.expand_dims(ops.cast(mask, inputs.dtype), -1)  # (batch, T, 1)

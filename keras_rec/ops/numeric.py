@@ -66,7 +66,9 @@ def length_to_mask(lengths, maxlen):
     """
     lengths = ops.reshape(ops.cast(lengths, "int32"), (-1, 1))
     positions = ops.expand_dims(ops.arange(maxlen, dtype="int32"), 0)
-    return positions < lengths
+    # `ops.less`, not `<`: `positions` is a concrete tensor, and its `__lt__`
+    # cannot take the symbolic lengths of a functional model.
+    return ops.less(positions, lengths)
 
 
 def log_q_correction(logits, sampling_probability):

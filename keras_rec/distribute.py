@@ -1,0 +1,49 @@
+"""Small helpers around TensorFlow's distribution strategies."""
+
+import json
+import os
+
+import tensorflow as tf
+
+STRATEGIES = ("default", "mirrored", "multi-worker")
+
+
+def make_strategy(name="default"):
+    """A `tf.distribute` strategy by name.
+
+    Args:
+        name: str. `"default"` (one device), `"mirrored"` (all local devices)
+            or `"multi-worker"` (`MultiWorkerMirroredStrategy`: every machine
+            runs the same command with its own `TF_CONFIG`).
+    """
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi-worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"`strategy` must be one of {STRATEGIES}. Received: {name!r}")
+
+
+def is_multi_worker(strategy):
+    """True for a `MultiWorkerMirroredStrategy` whose cluster has several workers."""
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return False
+    cluster = strategy.cluster_resolver.cluster_spec().as_dict()
+    return len(cluster.get("worker", [])) + len(cluster.get("chief", [])) > 1
+
+
+def is_chief():
+    """Whether this process writes shared outputs (exports, reports).
+
+    From `TF_CONFIG`: the `chief` task, or worker 0 of a cluster without one;
+    always True without `TF_CONFIG`.
+    """
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    task = config.get("task", {})
+    if not task:
+        return True
+    if task.get("type") == "chief":
+        return True
+    has_chief = bool(config.get("cluster", {}).get("chief"))
+    return task.get("type") == "worker" and task.get("index", 0) == 0 and not has_chief

@@ -1,0 +1,223 @@
+"""Train, evaluate and export a recall model: the body of `keras-rec train dssm|youtubednn`."""
+
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_rec.distribute import is_multi_worker
+from keras_rec.models.dssm import DSSM
+from keras_rec.models.youtube_dnn import YoutubeDNN
+from keras_rec.retrieval import AnnoyItemIndex
+from keras_rec.retrieval import BruteForceItemIndex
+from keras_rec.retrieval import evaluate_retrieval
+from keras_rec.retrieval import popularity_baseline
+from keras_rec.retrieval import retrieval_metrics
+from keras_rec.workflows.checkpointing import AtomicBackupAndRestore
+from keras_rec.workflows.pipeline import distributed_epoch_batches
+from keras_rec.workflows.pipeline import restored_epoch
+
+RECALL_MODELS = ("dssm", "youtubednn")
+KS = (10, 50, 100)
+
+
+def build_recall_model(
+    name,
+    data,
+    temperature=0.05,
+    hidden_units=(128,),
+    seed=1024,
+    num_sampled=200,
+    dropout=0.0,
+):
+    """A `DSSM` or `YoutubeDNN` over `data`'s feature columns.
+
+    Both towers end in `embedding_dim` units (the item embedding width), so
+    YoutubeDNN's item side can be the item embedding table itself.
+    """
+    if name not in RECALL_MODELS:
+        raise ValueError(f"`name` must be one of {RECALL_MODELS}. Received: {name!r}")
+    width = data.item_columns[0].embedding_dim
+    units = (*hidden_units, width)
+    if name == "dssm":
+        return DSSM(
+            data.user_columns,
+            data.item_columns,
+            user_dnn_hidden_units=units,
+            item_dnn_hidden_units=units,
+            dnn_dropout=dropout,
+            temperature=temperature,
+            seed=seed,
+        )
+    return YoutubeDNN(
+        data.user_columns,
+        data.item_columns,
+        user_dnn_hidden_units=units,
+        dnn_dropout=dropout,
+        temperature=temperature,
+        num_sampled=min(num_sampled, data.num_items - 3),
+        item_counts=data.item_counts,
+        seed=seed,
+    )
+
+
+def embed(model, data, batch_size=4096):
+    """`(user_vectors, item_vectors)` of the evaluation users and all items."""
+    return (
+        _predict(model.user_model, data.eval_user_inputs, batch_size),
+        _predict(model.item_model, data.item_inputs, batch_size),
+    )
+
+
+def _predict(tower, inputs, batch_size):
+    if not is_multi_worker(tower.distribute_strategy):
+        return tower.predict(inputs, batch_size=batch_size, verbose=0)
+    # `predict` under a multi-worker strategy splits the rows across workers;
+    # every worker needs all of them here, so call the tower directly.
+    rows = len(next(iter(inputs.values())))
+    parts = [
+        keras.ops.convert_to_numpy(
+            tower({k: v[i : i + batch_size] for k, v in inputs.items()})
+        )
+        for i in range(0, rows, batch_size)
+    ]
+    return np.concatenate(parts)
+
+
+def exact_hit_rates(model, data, ks=KS):
+    """Exact-search metrics on the evaluation targets (no exclusion)."""
+    users, items = embed(model, data)
+    index = BruteForceItemIndex("angular").build(data.item_codes, items)
+    ids, _ = index.query(users, max(ks))
+    return retrieval_metrics(ids, data.eval_targets, ks)
+
+
+class RetrievalMonitor(keras.callbacks.Callback):
+    """Records exact HitRate@K / NDCG@10 on the evaluation targets after each epoch.
+
+    For curves only: nothing is selected on these numbers.
+    """
+
+    def __init__(self, data, ks=KS):
+        super().__init__()
+        self.data = data
+        self.ks = ks
+        self.history = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        metrics = exact_hit_rates(self.model, self.data, self.ks)
+        metrics["epoch"] = epoch + 1
+        metrics["loss"] = float((logs or {}).get("loss", float("nan")))
+        self.history.append(metrics)
+        if logs is not None:
+            for k in self.ks:
+                logs[f"hit_rate@{k}"] = metrics[f"hit_rate@{k}"]
+
+
+def train_recall(
+    name,
+    data,
+    epochs=10,
+    batch_size=256,
+    learning_rate=1e-3,
+    temperature=0.05,
+    seed=1024,
+    verbose=1,
+    monitor=True,
+    callbacks=(),
+    backup_dir=None,
+    strategy=None,
+    **model_kwargs,
+):
+    """Builds and trains a recall model; returns `(model, curves, seconds)`.
+
+    Batches come from `epoch_batches`: a deterministic shuffle per epoch, so
+    with `backup_dir` a run killed at any point and started again with the
+    same arguments resumes from its last completed epoch and ends with the
+    same weights as an uninterrupted run. With a `tf.distribute` `strategy`,
+    the model is built and compiled in its scope and `batch_size` is the
+    global batch.
+    """
+    keras.utils.set_random_seed(seed)
+    strategy = strategy or tf.distribute.get_strategy()
+    with strategy.scope():
+        model = build_recall_model(
+            name, data, temperature=temperature, seed=seed, **model_kwargs
+        )
+        model.compile(keras.optimizers.Adam(learning_rate))
+    start_epoch = 0
+    extra = list(callbacks)
+    if backup_dir is not None:
+        start_epoch = min(restored_epoch(backup_dir), epochs)
+        extra.append(AtomicBackupAndRestore(backup_dir))
+    dataset, steps = distributed_epoch_batches(
+        strategy, data.train_inputs, batch_size, seed, epochs, start_epoch
+    )
+    monitor_cb = RetrievalMonitor(data) if monitor else None
+    start = time.time()
+    model.fit(
+        dataset,
+        epochs=epochs,
+        steps_per_epoch=steps,
+        shuffle=False,  # `epoch_batches` shuffles, deterministically per epoch
+        verbose=verbose,
+        callbacks=[*([monitor_cb] if monitor_cb else []), *extra],
+    )
+    seconds = time.time() - start
+    return model, (monitor_cb.history if monitor_cb else []), seconds
+
+
+def evaluate_recall(model, data, ks=KS, n_trees=50, search_k=-1):
+    """Exact and Annoy metrics, with and without seen-item exclusion, plus popularity.
+
+    Returns:
+        dict with `exact`, `annoy` and `popularity` reports (see
+        `keras_rec.retrieval.evaluate_retrieval`), and the built indexes under
+        `indexes` (not JSON).
+    """
+    users, items = embed(model, data)
+    exact = BruteForceItemIndex("angular").build(data.item_codes, items)
+    annoy = AnnoyItemIndex("angular", n_trees=n_trees, search_k=search_k).build(
+        data.item_codes, items
+    )
+    seen = data.eval_seen
+    report = {
+        "exact": evaluate_retrieval(
+            exact, users, data.eval_targets, ks, seen_item_ids=seen
+        ),
+        "annoy": evaluate_retrieval(
+            annoy,
+            users,
+            data.eval_targets,
+            ks,
+            seen_item_ids=seen,
+            exact_index=exact,
+        ),
+        "popularity": popularity_baseline(
+            data.train_item_codes, data.eval_targets, ks, seen_item_ids=seen
+        ),
+    }
+    return report, {"exact": exact, "annoy": annoy, "items": items, "users": users}
+
+
+def summary_rows(name, report, ks=KS):
+    """Flat rows `(method, search, exclusion, metrics...)` for the result table."""
+    rows = []
+    for label, key in (("popularity", "popularity"), (name, "exact"), (name, "annoy")):
+        entry = report[key]
+        search = "-" if key == "popularity" else key
+        for setting, metrics in entry["results"].items():
+            row = {"method": label, "search": search, "seen": setting}
+            for k in ks:
+                row[f"HR@{k}"] = metrics[f"hit_rate@{k}"]
+            row["NDCG@10"] = metrics["ndcg@10"]
+            if "ann_recall@10" in metrics:
+                row["ANN recall@10"] = metrics["ann_recall@10"]
+            rows.append(row)
+    return rows
+
+
+def mean_std(values):
+    values = np.asarray(values, dtype="float64")
+    return float(values.mean()), float(values.std(ddof=1) if len(values) > 1 else 0.0)
