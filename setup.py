@@ -34,7 +34,14 @@ setup(
         "matplotlib>=3.6",
     ],
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6.80", "ruff>=0.5"],
+        # The optional backends are tested too, so the test extra pulls them in.
+        "test": [
+            "pytest>=7",
+            "hypothesis>=6.80",
+            "ruff>=0.5",
+            "hnswlib>=0.8",
+            "pyarrow>=12",
+        ],
         "bench": ["hnswlib>=0.8", "psutil>=5.9", "pyarrow>=12"],
         "hnsw": ["hnswlib>=0.8"],
         "parquet": ["pyarrow>=12"],
