@@ -30,12 +30,27 @@ def _import_hnswlib():
 class HnswItemIndex(ItemIndex):
     """Approximate nearest-item search with an HNSW graph (hnswlib).
 
+    The recommended index when both recall and latency matter.
     Hierarchical Navigable Small World graphs give high recall at low
-    latency on large catalogues, usually better than Annoy at equal latency;
-    this is the recommended backend when both matter. Build cost grows with
-    `M` and `ef_construction`; query cost and recall grow with `ef`, the
-    size of the candidate list kept during a search (raised automatically to
-    at least the number of items requested).
+    latency on large catalogues, far better than Annoy at equal latency.
+    Build cost grows with `M` and `ef_construction`; query cost and recall
+    grow with `ef`, the size of the candidate list kept during a search
+    (raised automatically to at least the number of items requested).
+
+    The defaults, `M=16, ef_construction=200, ef=200`, measured in
+    `bench/retrieval_speed.py` (clustered cosine embeddings, k=100, two
+    cores): on 1M items they found 97.1% (32-d) and 95.7-96.9% (64-d, two
+    builds) of the exact top-100 at 0.37 ms and 0.57-0.60 ms per query,
+    24x and 24-28x faster than exact single-query search in the same runs
+    (8.8 ms, 14-16 ms); the saved indexes (item vectors included) take
+    390 MB and 640 MB and were built in 2.8 and 3.4 min (7 min with other
+    jobs running); on 100K items they found 99%. Raise `ef`
+    for more recall (1M 32-d: ef=400, 98.5% at 0.61 ms) or lower it for
+    speed (ef=100: 93% at 0.24 ms). `ef_construction=100` builds 1.6-2x
+    as fast for a slightly worse graph (1M 64-d items, ef=200: 95.0%
+    against 95.7% in the same conditions). A batch is one hnswlib call
+    answered by `num_threads` threads (1.8-2.3x one thread's throughput on
+    two idle cores).
 
     Args:
         metric: str. `"angular"` (hnswlib "cosine") or `"dot"` (hnswlib
@@ -98,8 +113,11 @@ class HnswItemIndex(ItemIndex):
     @property
     def approximation_note(self):
         return (
-            f"{self.describe()}: approximate search; ann_recall@K bounds what "
-            "these metrics can reach (raise `ef` for more recall)."
+            f"{self.describe()}: approximate search; with the defaults "
+            "(M=16, ef_construction=200, ef=200) it found 96-97% of the exact "
+            "top-100 on 1M clustered items in bench/retrieval_speed.py. "
+            "ann_recall@K measures it here and bounds what these metrics can "
+            "reach (raise `ef` for more recall)."
         )
 
     def _new_index(self):

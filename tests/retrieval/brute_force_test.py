@@ -176,3 +176,22 @@ def test_items_are_normalised_once_at_build(monkeypatch):
     assert calls == [(1_000, 8)]
     index.query(rng.normal(size=(50, 8)), 5)  # 8 blocks of queries
     assert calls == [(1_000, 8), (50, 8)]  # the queries, once per call
+
+
+def test_reused_score_buffer_is_safe_across_calls_and_threads():
+    # Calls of different sizes reuse one buffer, and concurrent calls from
+    # several threads never share it: every result equals a fresh index's.
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(14)
+    items = rng.normal(size=(3_000, 8)).astype(np.float32)
+    batches = [rng.normal(size=(n, 8)).astype(np.float32) for n in (40, 3, 17, 1)]
+    index = BruteForceItemIndex("dot", batch_size=16).build(np.arange(3_000), items)
+    expected = [naive_top_k(np.arange(3_000), items, q, 10, "dot")[0] for q in batches]
+    for queries, ids in zip(batches, expected):
+        np.testing.assert_array_equal(index.query(queries, 10)[0], ids)
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(5):
+            results = list(pool.map(lambda q: index.query(q, 10)[0], batches * 3))
+            for ids, reference in zip(results, expected * 3):
+                np.testing.assert_array_equal(ids, reference)

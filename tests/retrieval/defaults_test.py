@@ -69,3 +69,13 @@ def test_defaults_are_the_benchmarked_ones():
     assert (annoy.n_trees, annoy.search_k) == (50, -1)
     hnsw = HnswItemIndex()
     assert (hnsw.M, hnsw.ef_construction, hnsw.ef) == (16, 200, 200)
+
+
+def test_notes_state_the_measured_recall():
+    # evaluate_retrieval prints these notes under its table.
+    annoy = AnnoyItemIndex().approximation_note
+    assert "61% on 1M" in annoy and "HnswItemIndex" in annoy
+    assert "n_trees=50, search_k=-1" in annoy
+    hnsw = HnswItemIndex().approximation_note
+    assert "M=16, ef_construction=200, ef=200" in hnsw and "96-97%" in hnsw
+    assert BruteForceItemIndex().approximation_note.endswith("exact search.")
