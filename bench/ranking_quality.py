@@ -1,6 +1,7 @@
 """Ranking quality on MovieLens 100K as CTR: LR, DeepFM, WDL, DCN, DIN.
 
-Protocol:
+Protocol (the data preparation is keras_rec.workflows.ranking_data, shared
+with `keras-rec train deepfm|din --dataset movielens-100k`):
 - label = 1 if rating >= 4 (55% positive);
 - all ratings sorted globally by timestamp: first 80% train, last 20% test;
   the last 10% of the training period (by time) is the validation slice that
@@ -34,14 +35,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 from sklearn.metrics import log_loss  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
 import keras_rec as kr  # noqa: E402
-from keras_rec.datasets import encode_ids  # noqa: E402
-from keras_rec.datasets import load_movielens  # noqa: E402
-from keras_rec.datasets import pad_sequences  # noqa: E402
+from keras_rec.workflows.ranking_data import load_movielens_ctr  # noqa: E402
+from keras_rec.workflows.ranking_data import movielens_ctr_columns  # noqa: E402
+from keras_rec.workflows.ranking_data import split_frame  # noqa: E402
 
 DEFAULT_DATA_DIR = (
     pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "movielens-100k"
@@ -49,127 +49,10 @@ DEFAULT_DATA_DIR = (
 MODELS = ("LR", "DeepFM", "WDL", "DCN", "DIN", "DIN+ratings")
 EMBEDDING_DIM = 8
 DNN_UNITS = (256, 128, 64)
-MAX_GENRES = 6
-MAX_HISTORY = 50
-# MovieLens-1M's age groups: <18, 18-24, 25-34, 35-44, 45-49, 50-55, 56+.
-AGE_EDGES = (18, 25, 35, 45, 50, 56)
-
-
-def strictly_earlier(user, timestamp, values, maxlen, keep=None):
-    """Per event, `values` of the same user's events strictly earlier in time.
-
-    Args:
-        user, timestamp: int arrays `(n,)`, any order.
-        values: dict name -> array `(n,)` collected into the histories.
-        maxlen: int. The most recent `maxlen` earlier events are kept.
-        keep: bool array `(n,)` or None. Only these events enter histories
-            (e.g. positively rated ones).
-
-    Returns:
-        Dict name -> int32 array `(n, maxlen)`: oldest first, padded with 0
-        after the most recent one.
-    """
-    keep = np.ones(len(user), bool) if keep is None else keep
-    # Ties in time are ordered by the first value (the item id), so that
-    # which of them a 50-long window keeps does not depend on row order.
-    order = np.lexsort((next(iter(values.values())), timestamp, user))
-    order = order[keep[order]]
-    # One sortable key per event: user-major, then time.
-    span = int(timestamp.max()) + 1
-    keys = user[order].astype(np.int64) * span + timestamp[order]
-    event_keys = user.astype(np.int64) * span + timestamp
-    end = np.searchsorted(keys, event_keys, side="left")  # first not-earlier
-    start_of_user = np.searchsorted(keys, user.astype(np.int64) * span, side="left")
-    start = np.maximum(start_of_user, end - maxlen)
-    out = {}
-    for name, column in values.items():
-        column = column[order]
-        out[name] = pad_sequences(
-            [column[a:b] for a, b in zip(start, end)], maxlen=maxlen
-        )
-    return out
-
-
-def load_ctr_frame(data_dir):
-    """MovieLens 100K ratings joined with encoded user / item features."""
-    ratings, users, items = load_movielens("100k", data_dir=data_dir)
-    users = users.assign(
-        gender=encode_ids(users["gender"])[0],
-        age_bucket=np.searchsorted(AGE_EDGES, users["age"], side="right") + 1,
-        occupation=encode_ids(users["occupation"])[0],
-        zip_digit=encode_ids(users["zip"].str[:1])[0],
-    )[["user_id", "gender", "age_bucket", "occupation", "zip_digit"]]
-    genre_names = sorted({g for genres in items["genres"] for g in genres})
-    genre_code = {g: i + 1 for i, g in enumerate(genre_names)}
-    genres = [[genre_code[g] for g in gs][:MAX_GENRES] for gs in items["genres"]]
-    items = pd.DataFrame(
-        {
-            "item_id": items["item_id"],
-            "genres": list(pad_sequences(genres, maxlen=MAX_GENRES)),
-            "genre": [g[0] if g else 0 for g in genres],
-        }
-    )
-    frame = ratings.merge(users, on="user_id").merge(items, on="item_id")
-    frame["label"] = (frame["rating"] >= 4).astype(np.int64)
-    user = frame["user_id"].to_numpy()
-    timestamp = frame["timestamp"].to_numpy()
-    values = {
-        "item_id": frame["item_id"].to_numpy(),
-        "genre": frame["genre"].to_numpy(),
-        "rating": frame["rating"].to_numpy(),
-    }
-    for name, array in strictly_earlier(user, timestamp, values, MAX_HISTORY).items():
-        frame[f"hist_{name}"] = list(array)
-    frame = frame.sort_values(["timestamp", "user_id", "item_id"], kind="stable")
-    return frame.reset_index(drop=True), len(genre_names)
-
-
-def feature_columns(frame, n_genres, init_std):
-    """Columns of every model, DIN's extra columns and its history mappings.
-
-    Returns:
-        `(base, din_extra, din_history, ratings_extra, ratings_history)`.
-    """
-    d = EMBEDDING_DIM
-    init = {"class_name": "RandomNormal", "config": {"stddev": init_std}}
-    n_items = int(frame["item_id"].max()) + 1
-
-    def sparse(name, size=None, **kwargs):
-        size = size or int(frame[name].max()) + 1
-        return kr.SparseFeat(name, size, d, embeddings_initializer=init, **kwargs)
-
-    def sequence(name, table, size, maxlen=MAX_HISTORY):
-        return kr.VarLenSparseFeat(sparse(name, size, embedding_name=table), maxlen)
-
-    base = [
-        sparse("user_id"),
-        sparse("item_id"),
-        sparse("gender"),
-        sparse("age_bucket"),
-        sparse("occupation"),
-        sparse("zip_digit"),
-        sequence("genres", "genre", n_genres + 1, MAX_GENRES),
-    ]
-    # The candidate's first genre is the query of the genre sequence.
-    din_extra = [
-        sparse("genre", n_genres + 1),
-        sequence("hist_item_id", "item_id", n_items),
-        sequence("hist_genre", "genre", n_genres + 1),
-    ]
-    din_history = {"item_id": "hist_item_id", "genre": "hist_genre"}
-    # The past ratings, aligned with hist_item_id. Their query is a constant
-    # (`query_rating` = 5 on every row): a learned vector asking "which of
-    # these were rated highly", so no information about the label.
-    ratings_extra = din_extra + [
-        sparse("query_rating", 6, embedding_name="rating"),
-        sequence("hist_rating", "rating", 6),
-    ]
-    ratings_history = {**din_history, "query_rating": "hist_rating"}
-    return base, din_extra, din_history, ratings_extra, ratings_history
 
 
 def build(name, columns, args):
-    base, din_extra, din_history, ratings_extra, ratings_history = columns
+    base = columns.base
     common = {"seed": args.seed}
     if args.l2_reg_embedding is not None:  # else each builder's default
         common["l2_reg_embedding"] = args.l2_reg_embedding
@@ -184,7 +67,9 @@ def build(name, columns, args):
     if name == "DCN":
         return kr.DCN(base, base, dnn_hidden_units=DNN_UNITS, **common)
     extra, history = (
-        (din_extra, din_history) if name == "DIN" else (ratings_extra, ratings_history)
+        (columns.din_extra, columns.din_history)
+        if name == "DIN"
+        else (columns.ratings_extra, columns.ratings_history)
     )
     return kr.DIN(
         base + extra,
@@ -269,17 +154,18 @@ def main(argv=None):
     parser.add_argument("--att-activation", default="dice")
     args = parser.parse_args(argv)
     start = time.time()
-    frame, n_genres = load_ctr_frame(args.data_dir)
-    columns = feature_columns(frame, n_genres, args.embedding_init_std)
+    # The data and its split: keras_rec.workflows.ranking_data, shared with
+    # `keras-rec train deepfm|din --dataset movielens-100k`.
+    frame, n_genres = load_movielens_ctr("100k", args.data_dir)
+    columns = movielens_ctr_columns(
+        frame, n_genres, EMBEDDING_DIM, args.embedding_init_std
+    )
     frame["query_rating"] = 5
-    n_train = int(0.8 * len(frame))
-    n_fit = int(0.9 * n_train)
-    parts = [frame.iloc[:n_fit], frame.iloc[n_fit:n_train], frame.iloc[n_train:]]
-    everything = columns[0] + columns[3]
-    splits = [(kr.to_model_inputs(p, everything), p["label"].to_numpy()) for p in parts]
+    splits = split_frame(frame, columns.base + columns.ratings_extra)
+    sizes = [len(y) for _, y in splits]
     print(
-        f"MovieLens 100K CTR: {len(parts[0])} fit / {len(parts[1])} validation / "
-        f"{len(parts[2])} test rows, positives {frame['label'].mean():.3f} "
+        f"MovieLens 100K CTR: {sizes[0]} fit / {sizes[1]} validation / "
+        f"{sizes[2]} test rows, positives {frame['label'].mean():.3f} "
         f"(prepared in {time.time() - start:.1f} s)",
         flush=True,
     )

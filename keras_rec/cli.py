@@ -7,6 +7,7 @@ import sys
 from keras_rec.version import __version__
 
 RECALL_MODELS = ("dssm", "youtubednn")
+RANKING_MODELS = ("deepfm", "din", "wdl", "dcn")
 DATASETS = ("synthetic", "movielens-100k", "movielens-1m", "criteo")
 
 
@@ -43,6 +44,28 @@ def _cmd_train(args):
             strategy=args.strategy,
         )
         return 0
+    if args.model in RANKING_MODELS:
+        from keras_rec.workflows.run_ranking import run_ranking
+
+        if args.strategy != "default":
+            raise ValueError(
+                "Ranking models train on one device; --strategy is for recall "
+                f"models. Received: --strategy {args.strategy}"
+            )
+        run_ranking(
+            args.model,
+            dataset=args.dataset,
+            data_dir=args.data_dir,
+            download=args.download,
+            output=args.output,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            embedding_dim=args.embedding_dim,
+            seed=args.seed,
+            verbose=_verbosity(args),
+            synthetic_scale=args.synthetic_scale,
+        )
+        return 0
     raise ValueError(f"Unknown model {args.model!r}")
 
 
@@ -60,6 +83,20 @@ def _cmd_evaluate(args):
     metrics = load_metrics(args.run_dir)
     print(f"{metrics['model']} on {metrics['dataset']} (version {metrics['version']})")
     print(markdown_table(metrics["table"], columns=metrics.get("table_columns")))
+    if args.recompute:
+        from keras_rec.workflows.run_ranking import reevaluate_ranking
+        from keras_rec.workflows.run_ranking import summary_rows
+
+        _, evaluation = reevaluate_ranking(args.run_dir, data_dir=args.data_dir)
+        rows = summary_rows(
+            metrics["model"],
+            evaluation,
+            metrics.get("best_epoch"),
+            metrics.get("best_val_auc"),
+        )
+        print("")
+        print(f"Recomputed from {args.run_dir}/model.keras on the test split:")
+        print(markdown_table(rows))
     return 0
 
 
@@ -101,9 +138,15 @@ def build_parser():
         "train",
         help="train, evaluate, export and report (default: dssm on synthetic data)",
     )
-    train.add_argument("model", nargs="?", default="dssm", choices=RECALL_MODELS)
+    train.add_argument(
+        "model", nargs="?", default="dssm", choices=RECALL_MODELS + RANKING_MODELS
+    )
     train.add_argument("--dataset", default=None, choices=DATASETS)
-    train.add_argument("--data-dir", default=None, help="folder of the real data files")
+    train.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder of the real data files (criteo: the file, or its folder)",
+    )
     train.add_argument(
         "--download",
         action="store_true",
@@ -131,6 +174,14 @@ def build_parser():
 
     evaluate = sub.add_parser("evaluate", help="print the results of a run directory")
     evaluate.add_argument("run_dir")
+    evaluate.add_argument(
+        "--recompute",
+        action="store_true",
+        help="(ranking runs) reload model.keras and rescore the test split",
+    )
+    evaluate.add_argument(
+        "--data-dir", default=None, help="with --recompute: where the data now is"
+    )
     evaluate.set_defaults(func=_cmd_evaluate)
 
     recall = sub.add_parser(
@@ -169,6 +220,18 @@ def _check_train_args(parser, args):
         value = getattr(args, name)
         if value is not None and value < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1. Received: {value}")
+    if args.model in RANKING_MODELS:
+        if args.model == "din" and args.dataset == "criteo":
+            parser.error(
+                "--dataset criteo has no behaviour sequences, so it cannot train "
+                f"din (use deepfm, wdl or dcn). Received: {args.model}"
+            )
+        if args.dataset == "criteo" and args.data_dir is None:
+            parser.error(
+                "--dataset criteo needs --data-dir (the Criteo file or its "
+                "folder). Received: --data-dir None"
+            )
+        return
     if args.dataset == "criteo":
         parser.error(
             "--dataset criteo has no user histories, so it cannot train a recall "

@@ -1,0 +1,416 @@
+"""`keras-rec train deepfm|din|wdl|dcn`: load, split, train, pick, test, export, report."""
+
+import os
+import time
+
+import keras
+import numpy as np
+from sklearn.metrics import log_loss
+from sklearn.metrics import roc_auc_score
+
+from keras_rec.io_utils import atomic_directory
+from keras_rec.io_utils import write_json_atomic
+from keras_rec.models.dcn import DCN
+from keras_rec.models.deepfm import DeepFM
+from keras_rec.models.din import DIN
+from keras_rec.models.wdl import WDL
+from keras_rec.workflows.ranking_data import RANKING_DATASETS
+from keras_rec.workflows.ranking_data import load_ranking_data
+from keras_rec.workflows.report import markdown_table
+from keras_rec.workflows.report import plot_curves
+from keras_rec.workflows.run_recall import load_metrics
+from keras_rec.workflows.run_recall import next_version
+
+RANKING_MODELS = ("deepfm", "din", "wdl", "dcn")
+# Clipping of probabilities in the logloss, as sklearn's default for float32.
+PROBABILITY_EPS = 1e-7
+
+# MovieLens defaults are the protocol of bench/ranking_quality.py (see
+# BENCHMARKS.md): emb dim 8, DNN (256, 128, 64), Adam 1e-3, batch 512, up to
+# 5 epochs, embeddings initialised N(0, 1e-4) (DeepCTR's default).
+RANKING_DEFAULTS = {
+    "synthetic": dict(
+        epochs=3,
+        batch_size=512,
+        embedding_dim=8,
+        learning_rate=1e-3,
+        dnn_hidden_units=(256, 128, 64),
+        init_std=1e-4,
+    ),
+    "movielens-100k": dict(
+        epochs=5,
+        batch_size=512,
+        embedding_dim=8,
+        learning_rate=1e-3,
+        dnn_hidden_units=(256, 128, 64),
+        init_std=1e-4,
+    ),
+    "movielens-1m": dict(
+        epochs=5,
+        batch_size=512,
+        embedding_dim=8,
+        learning_rate=1e-3,
+        dnn_hidden_units=(256, 128, 64),
+        init_std=1e-4,
+    ),
+    "criteo": dict(
+        epochs=5,
+        batch_size=1024,
+        embedding_dim=8,
+        learning_rate=1e-3,
+        dnn_hidden_units=(256, 128, 64),
+        init_std=1e-4,
+    ),
+}
+
+
+def ranking_settings(dataset):
+    """The default settings of `keras-rec train <ranker> --dataset <dataset>`."""
+    if dataset not in RANKING_DEFAULTS:
+        raise ValueError(
+            f"`dataset` must be one of {RANKING_DATASETS}. Received: dataset={dataset!r}"
+        )
+    return dict(RANKING_DEFAULTS[dataset])
+
+
+def build_ranking_model(name, data, dnn_hidden_units=(256, 128, 64), seed=1024):
+    """A DeepFM / DIN / WDL / DCN over `data`'s feature columns."""
+    if name not in RANKING_MODELS:
+        raise ValueError(
+            f"`model` must be one of {RANKING_MODELS}. Received: model={name!r}"
+        )
+    columns = data.columns_for(name)
+    if name == "din":
+        if not data.has_history:
+            raise ValueError(
+                f"din needs behaviour sequences, which dataset={data.dataset!r} "
+                "does not have. Use deepfm, wdl or dcn on it."
+            )
+        return DIN(columns, data.history, dnn_hidden_units=dnn_hidden_units, seed=seed)
+    builder = {"deepfm": DeepFM, "wdl": WDL, "dcn": DCN}[name]
+    return builder(columns, columns, dnn_hidden_units=dnn_hidden_units, seed=seed)
+
+
+def predict_scores(model, inputs, batch_size=4096):
+    """Click probabilities `(n,)` as float64."""
+    names = {t.name for t in model.inputs}
+    x = {k: v for k, v in inputs.items() if k in names}
+    return model.predict(x, batch_size=batch_size, verbose=0)[:, 0].astype("float64")
+
+
+def auc_logloss(labels, scores):
+    """`(AUC, logloss)`; AUC is NaN when `labels` hold one class only."""
+    labels = np.asarray(labels)
+    scores = np.clip(
+        np.asarray(scores, "float64"), PROBABILITY_EPS, 1 - PROBABILITY_EPS
+    )
+    auc = (
+        float(roc_auc_score(labels, scores))
+        if len(np.unique(labels)) == 2
+        else float("nan")
+    )
+    return auc, float(log_loss(labels, scores, labels=[0, 1]))
+
+
+class BestEpochCheckpoint(keras.callbacks.Callback):
+    """Scores the validation slice after each epoch and keeps the best epoch.
+
+    After each epoch, validation AUC and logloss go into the epoch's logs
+    (`val_auc`, `val_logloss`; the progress bar shows them) and into
+    `history`. The weights of the epoch with the highest validation AUC are
+    kept in memory and, with `path`, written there atomically (a temporary
+    file renamed over the old one), so a crash never leaves a torn
+    checkpoint. At the end of training the best weights are restored.
+
+    Args:
+        inputs: dict of validation inputs.
+        labels: validation labels.
+        path: str or None. A `.weights.h5` file for the best weights.
+    """
+
+    def __init__(self, inputs, labels, path=None):
+        super().__init__()
+        self.inputs = inputs
+        self.labels = labels
+        self.path = path
+        self.history = []
+        self.best_epoch = None
+        self.best_auc = -np.inf
+        self._best_weights = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        auc, loss = auc_logloss(self.labels, predict_scores(self.model, self.inputs))
+        logs = logs if logs is not None else {}
+        logs["val_auc"] = auc
+        logs["val_logloss"] = loss
+        self.history.append(
+            {
+                "epoch": epoch + 1,
+                "loss": float(logs.get("loss", float("nan"))),
+                "val_auc": auc,
+                "val_logloss": loss,
+            }
+        )
+        if self._best_weights is None or auc > self.best_auc:
+            self.best_auc, self.best_epoch = auc, epoch + 1
+            self._best_weights = self.model.get_weights()
+            if self.path is not None:
+                self._write(self.path)
+
+    def _write(self, path):
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        tmp = os.path.join(
+            os.path.dirname(os.path.abspath(path)), f".tmp-{os.getpid()}.weights.h5"
+        )
+        self.model.save_weights(tmp, overwrite=True)
+        os.replace(tmp, path)
+
+    def on_train_end(self, logs=None):
+        if self._best_weights is not None:
+            self.model.set_weights(self._best_weights)
+
+
+def train_ranking(
+    name,
+    data,
+    epochs=5,
+    batch_size=512,
+    learning_rate=1e-3,
+    dnn_hidden_units=(256, 128, 64),
+    seed=1024,
+    verbose=1,
+    checkpoint_path=None,
+):
+    """Trains a ranker and keeps its best validation epoch.
+
+    Returns:
+        `(model, checkpoint_callback, seconds)`; the model holds the best
+        epoch's weights.
+    """
+    keras.utils.set_random_seed(seed)
+    model = build_ranking_model(name, data, dnn_hidden_units, seed)
+    model.compile(keras.optimizers.Adam(learning_rate), "binary_crossentropy")
+    names = {t.name for t in model.inputs}
+    x, y = data.train
+    x = {k: v for k, v in x.items() if k in names}
+    val_x = {k: v for k, v in data.validation[0].items() if k in names}
+    checkpoint = BestEpochCheckpoint(val_x, data.validation[1], checkpoint_path)
+    start = time.time()
+    model.fit(
+        x,
+        y,
+        batch_size=batch_size,
+        epochs=epochs,
+        verbose=verbose,
+        callbacks=[checkpoint],
+    )
+    return model, checkpoint, time.time() - start
+
+
+def evaluate_ranking(model, data):
+    """Test AUC / logloss of `model` and of the constant train-rate predictor."""
+    x, y = data.test
+    model_auc, model_loss = auc_logloss(y, predict_scores(model, x))
+    rate = float(np.mean(data.train[1]))
+    constant_auc, constant_loss = auc_logloss(y, np.full(len(y), rate))
+    return {
+        "model": {"auc": model_auc, "logloss": model_loss},
+        "constant": {"auc": constant_auc, "logloss": constant_loss},
+        "train_positive_rate": rate,
+        "test_positive_rate": float(np.mean(y)),
+        "num_test_examples": int(len(y)),
+    }
+
+
+def summary_rows(name, evaluation, best_epoch=None, best_val_auc=None):
+    rate = evaluation["train_positive_rate"]
+    return [
+        {
+            "method": f"constant ({rate:.3f})",
+            "test AUC": evaluation["constant"]["auc"],
+            "test logloss": evaluation["constant"]["logloss"],
+            "best epoch": "-",
+            "val AUC": None,
+        },
+        {
+            "method": name,
+            "test AUC": evaluation["model"]["auc"],
+            "test logloss": evaluation["model"]["logloss"],
+            "best epoch": best_epoch,
+            "val AUC": best_val_auc,
+        },
+    ]
+
+
+def run_ranking(
+    model_name,
+    dataset="synthetic",
+    data_dir=None,
+    download=False,
+    output="saved_models",
+    epochs=None,
+    batch_size=None,
+    embedding_dim=None,
+    learning_rate=None,
+    seed=1024,
+    verbose=1,
+    print_fn=print,
+    synthetic_scale=1.0,
+):
+    """Runs the whole ranking job and returns the run directory and metrics."""
+    if model_name not in RANKING_MODELS:
+        raise ValueError(
+            f"`model` must be one of {RANKING_MODELS}. Received: model={model_name!r}"
+        )
+    settings = ranking_settings(dataset)
+    for key, value in dict(
+        epochs=epochs,
+        batch_size=batch_size,
+        embedding_dim=embedding_dim,
+        learning_rate=learning_rate,
+    ).items():
+        if value is not None:
+            settings[key] = value
+    started = time.time()
+    print_fn(f"Loading {dataset} ...")
+    data = load_ranking_data(
+        dataset,
+        data_dir=data_dir,
+        download=download,
+        embedding_dim=settings["embedding_dim"],
+        init_std=settings["init_std"],
+        scale=synthetic_scale,
+    )
+    sizes = data.sizes()
+    if settings["batch_size"] > sizes["train"]:
+        raise ValueError(
+            f"`batch_size` ({settings['batch_size']}) is larger than the number of "
+            f"training examples ({sizes['train']}). Received: "
+            f"batch_size={settings['batch_size']}"
+        )
+    if model_name == "din" and not data.has_history:
+        raise ValueError(
+            f"din needs behaviour sequences, which dataset={dataset!r} does not "
+            "have. Use deepfm, wdl or dcn on it."
+        )
+    print_fn(
+        f"{sizes['train']} train / {sizes['validation']} validation / "
+        f"{sizes['test']} test examples, train positives "
+        f"{np.mean(data.train[1]):.3f}. Training {model_name} ..."
+    )
+    base_dir = os.path.join(output, model_name)
+    checkpoint_path = os.path.join(
+        base_dir, f".checkpoint-{dataset}-seed{seed}", "best.weights.h5"
+    )
+    model, checkpoint, train_seconds = train_ranking(
+        model_name,
+        data,
+        epochs=settings["epochs"],
+        batch_size=settings["batch_size"],
+        learning_rate=settings["learning_rate"],
+        dnn_hidden_units=settings["dnn_hidden_units"],
+        seed=seed,
+        verbose=verbose,
+        checkpoint_path=checkpoint_path,
+    )
+    evaluation = evaluate_ranking(model, data)
+    rows = summary_rows(
+        model_name, evaluation, checkpoint.best_epoch, checkpoint.best_auc
+    )
+    version = next_version(base_dir)
+    run_dir = os.path.join(base_dir, str(version))
+    metrics = {
+        "model": model_name,
+        "task": "ranking",
+        "dataset": dataset,
+        "data_dir": None if data_dir is None else os.path.abspath(data_dir),
+        "synthetic_scale": synthetic_scale,
+        "version": version,
+        "settings": {
+            **settings,
+            "dnn_hidden_units": list(settings["dnn_hidden_units"]),
+        },
+        "seed": seed,
+        "num_examples": sizes,
+        "train_seconds": round(train_seconds, 2),
+        "best_epoch": checkpoint.best_epoch,
+        "best_val_auc": checkpoint.best_auc,
+        "curves": checkpoint.history,
+        "evaluation": evaluation,
+        "table": rows,
+        "table_columns": list(rows[0]),
+    }
+    with atomic_directory(run_dir) as tmp:
+        model.save(os.path.join(tmp, "model.keras"))
+        _export_ranking_artifacts(model, data, tmp, run_dir, model_name)
+        os.makedirs(os.path.join(tmp, "plots"))
+        plot_curves(
+            checkpoint.history,
+            os.path.join(tmp, "plots", "training.png"),
+            metrics=("loss", "val_logloss", "val_auc"),
+            title=f"{model_name} on {dataset}",
+        )
+        metrics["total_seconds"] = round(time.time() - started, 2)
+        write_json_atomic(os.path.join(tmp, "metrics.json"), metrics)
+    # The best weights now live in the run directory.
+    _remove_checkpoint(checkpoint_path)
+    print_fn("")
+    print_fn(markdown_table(rows))
+    print_fn("")
+    print_fn(f"Exported to {run_dir} ({metrics['total_seconds']:.0f} s in all)")
+    return run_dir, metrics
+
+
+def _remove_checkpoint(path):
+    folder = os.path.dirname(path)
+    if os.path.isfile(path):
+        os.remove(path)
+    if os.path.isdir(folder) and not os.listdir(folder):
+        os.rmdir(folder)
+
+
+def _export_ranking_artifacts(model, data, directory, final_dir, model_name):
+    """The SavedModel for TF Serving, its models.config and sample requests."""
+    from keras_rec.export import export_saved_model
+    from keras_rec.export import write_sample_requests
+    from keras_rec.export import write_serving_config
+
+    export_saved_model(model, os.path.join(directory, "serving"), version=1)
+    write_sample_requests(
+        os.path.join(directory, "requests"),
+        model,
+        {name: values[:2] for name, values in data.test[0].items()},
+    )
+    # models.config names the final location, not the temporary directory.
+    write_serving_config(
+        directory,
+        {model_name: "serving"},
+        base_path_prefix=os.path.abspath(final_dir),
+    )
+
+
+def reevaluate_ranking(run_dir, data_dir=None):
+    """Recomputes a ranking run's test metrics from its `model.keras`.
+
+    The data set is rebuilt with the run's settings (from `metrics.json`);
+    `data_dir` overrides the recorded data folder.
+
+    Returns:
+        `(metrics, evaluation)`: the stored metrics and the new evaluation.
+    """
+    metrics = load_metrics(run_dir)
+    if metrics.get("task") != "ranking":
+        raise ValueError(
+            f"{run_dir!r} is not a ranking run (task={metrics.get('task')!r}); "
+            "only ranking runs can be re-evaluated."
+        )
+    settings = metrics["settings"]
+    data = load_ranking_data(
+        metrics["dataset"],
+        data_dir=data_dir or metrics.get("data_dir"),
+        embedding_dim=settings["embedding_dim"],
+        init_std=settings["init_std"],
+        scale=metrics.get("synthetic_scale", 1.0),
+    )
+    model = keras.models.load_model(os.path.join(run_dir, "model.keras"))
+    return metrics, evaluate_ranking(model, data)

@@ -1,0 +1,155 @@
+"""`keras-rec train deepfm|din` end to end on small synthetic data, and `evaluate`."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_rec.cli import main
+from keras_rec.workflows.ranking_data import load_ranking_data
+from keras_rec.workflows.run_ranking import auc_logloss
+
+SCALE = "0.25"  # 500 users, 250 items, 15,000 impressions
+
+
+def chance_margin(labels, z=4.0):
+    """`z` standard deviations of the AUC of a random scorer on `labels`.
+
+    Under the null (scores independent of labels) the AUC has mean 1/2 and
+    variance (n_pos + n_neg + 1) / (12 n_pos n_neg) (Mann-Whitney U).
+    """
+    n_pos = int(np.sum(labels))
+    n_neg = len(labels) - n_pos
+    return z * np.sqrt((n_pos + n_neg + 1) / (12.0 * n_pos * n_neg))
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_ranking_data("synthetic", embedding_dim=8, scale=float(SCALE))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    output = tmp_path_factory.mktemp("saved_models")
+    dirs = {}
+    for model in ("deepfm", "din"):
+        argv = ["train", model, "--synthetic-scale", SCALE, "--epochs", "2"]
+        argv += ["--output", str(output), "--quiet"]
+        assert main(argv) == 0
+        dirs[model] = output / model / "1"
+    return dirs
+
+
+@pytest.mark.parametrize("model", ["deepfm", "din"])
+def test_train_beats_chance_and_the_constant_baseline(runs, data, model):
+    run_dir = runs[model]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    evaluation = metrics["evaluation"]
+    labels = data.test[1]
+    assert evaluation["num_test_examples"] == len(labels)
+    auc = evaluation["model"]["auc"]
+    assert auc > 0.5 + chance_margin(labels), (auc, chance_margin(labels))
+    assert evaluation["constant"]["auc"] == 0.5
+    assert evaluation["model"]["logloss"] < evaluation["constant"]["logloss"]
+    # The constant predictor is the training positive rate.
+    rate = float(np.mean(data.train[1]))
+    assert evaluation["train_positive_rate"] == pytest.approx(rate)
+    assert evaluation["constant"]["logloss"] == pytest.approx(
+        auc_logloss(labels, np.full(len(labels), rate))[1]
+    )
+    # The best epoch is the one with the highest validation AUC.
+    curves = metrics["curves"]
+    assert [c["epoch"] for c in curves] == [1, 2]
+    best = max(curves, key=lambda c: c["val_auc"])
+    assert metrics["best_epoch"] == best["epoch"]
+    assert metrics["best_val_auc"] == pytest.approx(best["val_auc"])
+    for name in ("model.keras", "plots/training.png", "models.config"):
+        assert (run_dir / name).is_file(), name
+    assert (run_dir / "requests" / "request_instances.json").is_file()
+    # The best-weights checkpoint is gone once the run directory exists.
+    assert not list(run_dir.parent.glob(".checkpoint-*"))
+
+
+@pytest.mark.parametrize("model", ["deepfm", "din"])
+def test_saved_model_reproduces_model_predict(runs, data, model):
+    run_dir = runs[model]
+    keras_model = keras.models.load_model(run_dir / "model.keras")
+    names = [t.name for t in keras_model.inputs]
+    x = {k: v[:300] for k, v in data.test[0].items() if k in names}
+    expected = keras_model.predict(x, verbose=0)[:, 0]
+    # The stored model is the best epoch's: it reproduces the test AUC.
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    full = keras_model.predict(
+        {k: v for k, v in data.test[0].items() if k in names}, verbose=0
+    )[:, 0]
+    assert auc_logloss(data.test[1], full)[0] == pytest.approx(
+        metrics["evaluation"]["model"]["auc"], abs=1e-6
+    )
+    serving = tf.saved_model.load(os.fspath(run_dir / "serving" / "1"))
+    signature = serving.signatures["serving_default"]
+    specs = signature.structured_input_signature[1]
+    got = signature(**{k: tf.constant(v, dtype=specs[k].dtype) for k, v in x.items()})
+    np.testing.assert_allclose(got["score"].numpy()[:, 0], expected, atol=1e-5)
+    assert np.std(expected) > 1e-3  # not a constant output
+
+
+def test_evaluate_reports_and_recomputes_a_ranking_run(runs, capsys):
+    run_dir = runs["deepfm"]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    capsys.readouterr()
+    assert main(["evaluate", str(run_dir), "--recompute"]) == 0
+    out = capsys.readouterr().out
+    assert "deepfm on synthetic (version 1)" in out
+    auc = f"{metrics['evaluation']['model']['auc']:.4f}"
+    # Once in the stored table, once recomputed from model.keras.
+    assert out.count(f"| deepfm | {auc} |") == 2
+    assert "| constant (" in out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["train", "din", "--dataset", "criteo", "--data-dir", "x"],
+            "cannot train din",
+        ),
+        (["train", "deepfm", "--dataset", "criteo"], "--data-dir None"),
+        (["train", "deepfm", "--batch-size", "0"], "--batch-size must be >= 1"),
+    ],
+)
+def test_train_rejects_bad_ranking_arguments(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "deepfm", "--synthetic-scale", "0"], "scale=0"),
+        (["train", "deepfm", "--strategy", "mirrored"], "--strategy mirrored"),
+        (
+            ["train", "deepfm", "--dataset", "criteo", "--data-dir", "/nowhere"],
+            "/nowhere",
+        ),
+        (
+            ["train", "deepfm", "--synthetic-scale", "0.01", "--batch-size", "100000"],
+            "batch_size=100000",
+        ),
+    ],
+)
+def test_train_errors_name_the_bad_value(argv, message, tmp_path, capsys):
+    assert main([*argv, "--output", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "keras-rec: error" in err and message in err
+
+
+def test_evaluate_recompute_rejects_a_recall_run(tmp_path, capsys):
+    metrics = {"model": "dssm", "dataset": "synthetic", "version": 1, "table": []}
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    assert main(["evaluate", str(tmp_path), "--recompute"]) == 2
+    assert "not a ranking run" in capsys.readouterr().err
