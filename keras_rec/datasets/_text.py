@@ -41,7 +41,8 @@ def read_delimited(path, sep, names, encoding="latin-1", numeric=()):
 
     Blank lines are skipped. Any other line with a different number of fields,
     or a non-integer value in a `numeric` column, is a `ValueError` naming
-    the file, the 1-based line number and what was expected and received.
+    the file, the 1-based line number and what was expected and received;
+    so is a file without any row.
 
     Args:
         path: str. The file.
@@ -69,6 +70,12 @@ def read_delimited(path, sep, names, encoding="latin-1", numeric=()):
     data = text.encode("utf-8")
     counts, blank = count_fields(data, sep.encode("utf-8"))
     lines = np.flatnonzero(~blank)  # 0-based line numbers of the rows
+    if len(lines) == 0:
+        raise ValueError(
+            f"{path} holds no rows; expected {len(names)} fields a line "
+            f"({', '.join(names)}) separated by {_display_sep(sep)}. "
+            f"Received: a file of {len(raw)} bytes"
+        )
     bad = lines[counts[lines] != len(names)]
     if len(bad):
         line = int(bad[0])

@@ -54,7 +54,8 @@ def load_criteo(path, nrows=None):
         FileNotFoundError: `path` does not exist.
         ValueError: a row has more than 40 or fewer than 2 fields, a label is
             not 0/1, or an integer cell is not a number (the message names
-            the line), or a CSV header is not Criteo's.
+            the line), a CSV header is not Criteo's, or the file holds no
+            rows (unless `nrows=0`).
     """
     path = os.fspath(path)
     if nrows is not None:
@@ -82,6 +83,11 @@ def load_criteo(path, nrows=None):
         data += b"\n"
     counts, blank = count_fields(data, sep.encode())
     rows = np.flatnonzero(~blank)  # 0-based line offsets of the data rows
+    if len(rows) == 0 and nrows != 0:
+        raise ValueError(
+            f"{path} holds no Criteo rows (label, I1..I13, C1..C26). "
+            f"Received: path={path!r} with {len(data)} bytes of data"
+        )
     bad = rows[(counts[rows] > len(CRITEO_COLUMNS)) | (counts[rows] < 2)]
     if len(bad):
         line = int(bad[0])

@@ -1,5 +1,6 @@
 """From a pandas DataFrame (or dict of arrays) to a model's input dict, checked."""
 
+import difflib
 import warnings
 
 import numpy as np
@@ -20,7 +21,9 @@ def to_model_inputs(data, feature_columns, on_long_sequence="truncate"):
     or `""` for string features; the most recent items, at the end of each
     list, are kept when truncating) or as a 2-D array padded at the end (a
     wider one keeps the last `maxlen` valid items of each row). A missing
-    `length_name` column is filled from the lengths of the lists.
+    `length_name` column is filled from the lengths of the lists. Empty (or
+    all-padding) sequences are kept and pool to zeros (a first impression, a
+    cold-start user); only a sequence feature empty in every row warns.
 
     String sequences come back as 2-D object arrays. Keras's `fit` / `predict`
     convert only 1-D object arrays of strings, so pass those as tensors:
@@ -49,13 +52,23 @@ def to_model_inputs(data, feature_columns, on_long_sequence="truncate"):
     available = list(data.keys())
     missing = [c.name for c in columns if c.name not in available]
     if missing:
+        names = sorted(map(str, available))
+        hints = [
+            f"'{name}' (did you mean '{close[0]}'?)"
+            for name in missing
+            for close in [difflib.get_close_matches(name, names, n=1)]
+            if close
+        ]
+        hint = f"; close matches: {', '.join(hints)}" if hints else ""
         raise ValueError(
-            f"Feature(s) {missing} missing from the data. "
-            f"Available columns: {sorted(map(str, available))}"
+            f"Feature(s) {missing} missing from the data{hint}. "
+            f"Available columns: {names}"
         )
     for column in columns:
         if _num_rows(data[column.name]) == 0:
-            raise ValueError("`data` has no rows.")
+            raise ValueError(
+                f"`data` has no rows. Received: feature '{column.name}' with 0 rows"
+            )
     out = {}
     for column in columns:
         if isinstance(column, SparseFeat):
@@ -67,6 +80,7 @@ def to_model_inputs(data, feature_columns, on_long_sequence="truncate"):
                 column, data[column.name], on_long_sequence
             )
             out[column.name] = values
+            _warn_if_no_items(column, values)
             if column.length_name:
                 if column.length_name in available:
                     given = _as_array(data[column.length_name]).reshape(-1)
@@ -105,8 +119,27 @@ def to_model_inputs(data, feature_columns, on_long_sequence="truncate"):
                 f"Feature '{name}' has {len(values)} rows, others have {n_rows}."
             )
     if n_rows == 0:
-        raise ValueError("`data` has no rows.")
+        raise ValueError(f"`data` has no rows. Received: 0 rows of {sorted(out)}")
     return out
+
+
+def _warn_if_no_items(column, rows):
+    """Warns when no row of a sequence has a single item.
+
+    Some empty (or all-padding) histories are normal: a user's first
+    impression, a cold-start user. They are kept and pool to a zero vector.
+    When every row is empty, the column is almost surely wrong (ids that all
+    mapped to padding, the wrong column), so that case warns.
+    """
+    padding = "" if rows.dtype == object else 0
+    if len(rows) and not np.any(rows != padding):
+        warnings.warn(
+            f"Sequence feature '{column.name}' has no items in any of its "
+            f"{len(rows)} rows (every row is empty or padding {padding!r}); it "
+            "pools to zeros everywhere. Received: first row "
+            f"{rows[0].tolist()!r}",
+            stacklevel=3,
+        )
 
 
 def _num_rows(values):

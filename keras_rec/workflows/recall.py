@@ -15,6 +15,7 @@ from keras_rec.retrieval import evaluate_retrieval
 from keras_rec.retrieval import popularity_baseline
 from keras_rec.retrieval import retrieval_metrics
 from keras_rec.workflows.checkpointing import AtomicBackupAndRestore
+from keras_rec.workflows.checkpointing import AtomicBestWeights
 from keras_rec.workflows.pipeline import distributed_epoch_batches
 from keras_rec.workflows.pipeline import restored_epoch
 
@@ -128,6 +129,8 @@ def train_recall(
     callbacks=(),
     backup_dir=None,
     strategy=None,
+    best_metric=None,
+    best_dir=None,
     **model_kwargs,
 ):
     """Builds and trains a recall model; returns `(model, curves, seconds)`.
@@ -138,7 +141,25 @@ def train_recall(
     same weights as an uninterrupted run. With a `tf.distribute` `strategy`,
     the model is built and compiled in its scope and `batch_size` is the
     global batch.
+
+    With `best_metric` (e.g. `"hit_rate@50"`, logged each epoch by the
+    monitor on `data`'s evaluation targets, or `"loss"`), the weights of the
+    best epoch are kept atomically in `best_dir` (an `AtomicBestWeights`,
+    which may also be passed in `callbacks` instead) and restored when
+    training ends, so the returned model is the best epoch. Selecting on a
+    retrieval metric needs `data` prepared with `holdout="validation"`:
+    selecting on the test target would leak it.
     """
+    if best_metric is not None:
+        if best_dir is None:
+            raise ValueError(
+                "`best_metric` needs `best_dir`, the folder of the best weights. "
+                f"Received: best_metric={best_metric!r}, best_dir=None"
+            )
+        callbacks = [*callbacks, AtomicBestWeights(best_dir, monitor=best_metric)]
+    for callback in callbacks:
+        if isinstance(callback, AtomicBestWeights):
+            _check_selection(callback.monitor, data, monitor)
     keras.utils.set_random_seed(seed)
     strategy = strategy or tf.distribute.get_strategy()
     with strategy.scope():
@@ -151,6 +172,8 @@ def train_recall(
     if backup_dir is not None:
         start_epoch = min(restored_epoch(backup_dir), epochs)
         extra.append(AtomicBackupAndRestore(backup_dir))
+    # The best-epoch callback sits in `extra` before the backup: an epoch is
+    # considered for the best before it is marked done.
     dataset, steps = distributed_epoch_batches(
         strategy, data.train_inputs, batch_size, seed, epochs, start_epoch
     )
@@ -166,6 +189,22 @@ def train_recall(
     )
     seconds = time.time() - start
     return model, (monitor_cb.history if monitor_cb else []), seconds
+
+
+def _check_selection(metric, data, monitor):
+    retrieval = metric.startswith(("hit_rate@", "ndcg@", "recall@"))
+    if retrieval and getattr(data, "holdout", "test") != "validation":
+        raise ValueError(
+            f"`best_metric` {metric!r} is measured on the test target of `data`; "
+            "selecting on it leaks the test set. Prepare the training data with "
+            "prepare_recall_data(..., holdout='validation'), or select on "
+            f"'loss'. Received: best_metric={metric!r}"
+        )
+    if retrieval and not monitor:
+        raise ValueError(
+            f"`best_metric` {metric!r} is logged by the retrieval monitor; pass "
+            f"monitor=True. Received: monitor={monitor!r}"
+        )
 
 
 def evaluate_recall(model, data, ks=KS, n_trees=50, search_k=-1):

@@ -33,7 +33,8 @@ class RecallData:
     """Everything a recall model needs to train and be evaluated.
 
     Item ids inside the model are codes `1..num_items-1`; `item_vocabulary`
-    maps code `i` back to the raw id `item_vocabulary[i - 1]`.
+    maps code `i` back to the raw id `item_vocabulary[i - 1]`. `holdout` says
+    which item the `eval_*` targets are: `"test"` or `"validation"`.
     """
 
     user_columns: list
@@ -49,6 +50,7 @@ class RecallData:
     item_counts: np.ndarray
     train_item_codes: np.ndarray
     num_items: int
+    holdout: str = "test"
 
     @property
     def num_train_examples(self):
@@ -98,7 +100,10 @@ def prepare_recall_data(
             f"Received columns: {list(interactions.columns)}"
         )
     if len(interactions) == 0:
-        raise ValueError("`interactions` is empty.")
+        raise ValueError(
+            "`interactions` is empty. Received: 0 rows with columns "
+            f"{list(interactions.columns)}"
+        )
     events = interactions[["user_id", "item_id", "timestamp"]].copy()
     codes, item_vocabulary = encode_ids(events["item_id"].to_numpy())
     events["item_id"] = codes
@@ -185,6 +190,7 @@ def prepare_recall_data(
         item_counts=item_counts.astype("float64"),
         train_item_codes=train["item_id"].to_numpy(),
         num_items=num_items,
+        holdout=holdout,
     )
 
 

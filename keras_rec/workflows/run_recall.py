@@ -10,6 +10,7 @@ from keras_rec.distribute import is_chief
 from keras_rec.distribute import make_strategy
 from keras_rec.io_utils import atomic_directory
 from keras_rec.io_utils import write_json_atomic
+from keras_rec.workflows.checkpointing import AtomicBestWeights
 from keras_rec.workflows.datasets import USER_ATTRIBUTES
 from keras_rec.workflows.datasets import load_recall_dataset
 from keras_rec.workflows.recall import KS
@@ -57,6 +58,10 @@ MODEL_DEFAULTS = {
 }
 
 
+# What `select_best` selects the epoch on: validation HitRate@50.
+SELECTION_METRIC = "hit_rate@50"
+
+
 def recall_settings(dataset, model_name):
     """The default settings of `keras-rec train <model_name> --dataset <dataset>`."""
     settings = dict(RECALL_DEFAULTS.get(dataset, RECALL_DEFAULTS["synthetic"]))
@@ -88,8 +93,17 @@ def run_recall(
     print_fn=print,
     synthetic_scale=1.0,
     strategy="default",
+    select_best=False,
 ):
-    """Runs the whole recall job and returns the run directory and metrics."""
+    """Runs the whole recall job and returns the run directory and metrics.
+
+    With `select_best`, training runs on the validation protocol (each
+    user's last item dropped, the second-to-last the target) and the weights
+    of the epoch with the best validation HitRate@50 are kept (atomically)
+    and restored before evaluation and export; the test target is used only
+    for the final report. The curves are then validation curves, and
+    `metrics["selection"]` records the chosen epoch.
+    """
     settings = recall_settings(dataset, model_name)
     for key, value in dict(
         epochs=epochs,
@@ -113,24 +127,41 @@ def run_recall(
         recent=settings["recent"],
         example_age_feature=model_name == "youtubednn",
     )
-    if settings["batch_size"] > data.num_train_examples:
+    train_data = data
+    if select_best:
+        train_data = prepare_recall_data(
+            interactions,
+            users,
+            user_attributes=USER_ATTRIBUTES.get(dataset, ()),
+            embedding_dim=settings["embedding_dim"],
+            recent=settings["recent"],
+            example_age_feature=model_name == "youtubednn",
+            holdout="validation",
+        )
+    if settings["batch_size"] > train_data.num_train_examples:
         raise ValueError(
             f"`batch_size` ({settings['batch_size']}) is larger than the number of "
-            f"training examples ({data.num_train_examples})."
+            f"training examples ({train_data.num_train_examples}). "
+            f"Received: batch_size={settings['batch_size']}"
         )
     print_fn(
-        f"{data.num_train_examples} training examples, {len(data.eval_targets)} "
+        f"{train_data.num_train_examples} training examples, {len(data.eval_targets)} "
         f"evaluation users, {data.num_items - 1} items. Training {model_name} ..."
     )
     # Killed and started again with the same command, training resumes from
     # the last completed epoch kept here (deleted once training ends).
     backup_dir = os.path.join(output, model_name, f".backup-{dataset}-seed{seed}")
+    best_dir = os.path.join(output, model_name, f".best-{dataset}-seed{seed}")
     if not is_chief():
         # Each worker of a multi-worker run keeps its own backup.
         backup_dir += f"-worker{os.getpid()}"
+        best_dir += f"-worker{os.getpid()}"
+    best = (
+        AtomicBestWeights(best_dir, monitor=SELECTION_METRIC) if select_best else None
+    )
     model, curves, train_seconds = train_recall(
         model_name,
-        data,
+        train_data,
         epochs=settings["epochs"],
         batch_size=settings["batch_size"],
         learning_rate=settings["learning_rate"],
@@ -138,6 +169,7 @@ def run_recall(
         seed=seed,
         verbose=verbose,
         backup_dir=backup_dir,
+        callbacks=[best] if best else (),
         strategy=make_strategy(strategy),
         **(
             {"num_sampled": settings["num_sampled"]}
@@ -160,11 +192,12 @@ def run_recall(
         "version": version,
         "settings": settings,
         "seed": seed,
-        "num_train_examples": data.num_train_examples,
+        "num_train_examples": train_data.num_train_examples,
         "num_eval_users": len(data.eval_targets),
         "num_items": data.num_items - 1,
         "train_seconds": round(train_seconds, 2),
         "curves": curves,
+        "selection": best.summary() if best else None,
         "evaluation": {k: v for k, v in report.items()},
         "table": rows,
         "table_columns": list(rows[0]),
