@@ -1,0 +1,140 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_rec.optimizers import LazyAdam
+
+VOCAB, DIM = 10, 3
+
+
+def _train(optimizer, batches, seed=3):
+    """Fits `Embedding` outputs to targets; returns (start table, layer, kinds).
+
+    The loss of a row depends on that row only, so a row with the same
+    gradients follows the same trajectory under any optimizer that treats it
+    the same way.
+    """
+    keras.utils.set_random_seed(seed)
+    layer = keras.layers.Embedding(VOCAB, DIM, name="emb")
+    layer.build((None, 2))
+    start = layer.get_weights()[0].copy()
+    variables = layer.trainable_variables
+
+    @tf.function
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.square(layer(x) - y))
+        grads = tape.gradient(loss, variables)
+        optimizer.apply(grads, variables)
+        return grads[0]
+
+    kinds = set()
+    for x, y in batches:
+        kinds.add(type(step(tf.constant(x), tf.constant(y))).__name__)
+    return start, layer, kinds
+
+
+def _batches(rng, steps, always=(1, 2), others=(3, 4, 5)):
+    out = []
+    for _ in range(steps):
+        rest = rng.choice(others, size=2, replace=False)
+        x = np.array([[always[0], rest[0]], [always[1], rest[1]]])
+        y = rng.normal(size=(2, 2, DIM))
+        out.append((x.astype("int32"), y.astype("float32")))
+    return out
+
+
+def test_rows_touched_every_step_match_dense_adam_exactly():
+    batches = _batches(np.random.default_rng(0), steps=20)
+    _, dense, _ = _train(keras.optimizers.Adam(0.01), batches)
+    _, lazy, kinds = _train(LazyAdam(0.01), batches)
+    assert kinds == {"IndexedSlices"}  # The sparse path really ran.
+    # Ids 1 and 2 are in every batch.
+    np.testing.assert_array_equal(
+        lazy.get_weights()[0][[1, 2]], dense.get_weights()[0][[1, 2]]
+    )
+
+
+def test_duplicate_ids_are_summed_before_the_update():
+    # Adam of the summed (dense) gradient. Keras's `Adam` squares an
+    # IndexedSlices gradient slice by slice, so for a repeated id its second
+    # moment gets the sum of the squares instead of the square of the sum;
+    # compare with Adam on the densified gradient instead.
+    rng = np.random.default_rng(4)
+    dense, lazy = (keras.Variable(np.ones((5, 2), "float32")) for _ in range(2))
+    adam, lazy_adam = keras.optimizers.Adam(0.1), LazyAdam(0.1)
+    for _ in range(4):
+        ids = tf.constant([0, 3, 0, 0, 3])
+        values = tf.constant(rng.normal(size=(5, 2)).astype("float32"))
+        slices = tf.IndexedSlices(values, ids, tf.constant([5, 2]))
+        adam.apply([tf.convert_to_tensor(slices)], [dense])
+        lazy_adam.apply([slices], [lazy])
+    np.testing.assert_allclose(lazy.numpy()[[0, 3]], dense.numpy()[[0, 3]], rtol=1e-6)
+    np.testing.assert_array_equal(lazy.numpy()[[1, 2, 4]], 1.0)
+
+
+def test_dense_gradients_take_the_adam_step_exactly():
+    rng = np.random.default_rng(2)
+    grads = [rng.normal(size=(4, 3)).astype("float32") for _ in range(5)]
+    results = []
+    for optimizer in (keras.optimizers.Adam(0.01), LazyAdam(0.01)):
+        variable = keras.Variable(np.ones((4, 3), "float32"))
+        for g in grads:
+            optimizer.apply([tf.constant(g)], [variable])
+        results.append(variable.numpy())
+    np.testing.assert_array_equal(results[0], results[1])
+
+
+def test_untouched_rows_and_their_moments_stay_unchanged():
+    batches = _batches(np.random.default_rng(1), steps=5)
+    optimizer = LazyAdam(0.01)
+    start, layer, _ = _train(optimizer, batches)
+    table = layer.get_weights()[0]
+    untouched = [0, 6, 7, 8, 9]
+    np.testing.assert_array_equal(table[untouched], start[untouched])
+    assert not np.array_equal(table[[1, 2]], start[[1, 2]])
+    index = optimizer._get_variable_index(layer.embeddings)
+    for slot in (optimizer._momentums[index], optimizer._velocities[index]):
+        assert np.all(slot.numpy()[untouched] == 0)
+    # Then a batch of id 1 only: dense Adam still moves ids 2..5 (their
+    # moments are set), lazy Adam leaves them where they were.
+    only_one = (np.full((2, 2), 1, "int32"), np.zeros((2, 2, DIM), "float32"))
+    _, dense_before, _ = _train(keras.optimizers.Adam(0.01), batches)
+    _, dense_after, _ = _train(keras.optimizers.Adam(0.01), batches + [only_one])
+    _, lazy_after, _ = _train(LazyAdam(0.01), batches + [only_one])
+    rows = [2, 3, 4, 5]
+    assert (
+        dense_after.get_weights()[0][rows] != dense_before.get_weights()[0][rows]
+    ).all()
+    np.testing.assert_array_equal(lazy_after.get_weights()[0][rows], table[rows])
+
+
+def test_config_round_trip_and_compile_by_object(tmp_path):
+    optimizer = LazyAdam(0.003, beta_1=0.8, epsilon=1e-6, clipnorm=1.0)
+    config = optimizer.get_config()
+    assert "amsgrad" not in config
+    clone = LazyAdam.from_config(config)
+    assert clone.get_config() == config
+    restored = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
+    assert isinstance(restored, LazyAdam)
+
+    ids = keras.Input((2,), dtype="int32")
+    x = keras.layers.Flatten()(keras.layers.Embedding(VOCAB, DIM)(ids))
+    model = keras.Model(ids, keras.layers.Dense(1)(x))
+    model.compile(LazyAdam(0.01), "mse")
+    x = np.random.default_rng(0).integers(0, VOCAB, size=(64, 2)).astype("int32")
+    history = model.fit(x, np.ones((64, 1)), epochs=3, batch_size=16, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert isinstance(loaded.optimizer, LazyAdam)
+    np.testing.assert_allclose(
+        loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6
+    )
+
+
+def test_amsgrad_is_rejected():
+    with pytest.raises(ValueError, match="amsgrad=True"):
+        LazyAdam(amsgrad=True)
