@@ -153,3 +153,30 @@ def test_evaluate_recompute_rejects_a_recall_run(tmp_path, capsys):
     (tmp_path / "metrics.json").write_text(json.dumps(metrics))
     assert main(["evaluate", str(tmp_path), "--recompute"]) == 2
     assert "not a ranking run" in capsys.readouterr().err
+
+
+def test_best_epoch_checkpoint_restores_and_writes_the_best_weights(tmp_path):
+    from keras_rec.workflows.run_ranking import BestEpochCheckpoint
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(512, 4)).astype("float32")
+    y = (x[:, 0] + rng.normal(size=512) > 0).astype("int64")
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,), name="x")
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(inputs))
+    model.compile(keras.optimizers.SGD(0.5), "binary_crossentropy")
+    # Validation labels that flip half the time: the best epoch need not be last.
+    val_y = np.where(rng.random(512) < 0.5, y, 1 - y)
+    path = tmp_path / "ckpt" / "best.weights.h5"
+    checkpoint = BestEpochCheckpoint({"x": x}, val_y, str(path))
+    model.fit({"x": x}, y, epochs=4, batch_size=64, verbose=0, callbacks=[checkpoint])
+    aucs = [c["val_auc"] for c in checkpoint.history]
+    assert checkpoint.best_epoch == int(np.argmax(aucs)) + 1
+    # The model ends with the best epoch's weights, which are also on disk.
+    restored_auc = auc_logloss(val_y, model.predict({"x": x}, verbose=0)[:, 0])[0]
+    assert restored_auc == pytest.approx(max(aucs), abs=1e-6)
+    clone = keras.models.clone_model(model)
+    clone.load_weights(path)
+    for a, b in zip(clone.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert [p.name for p in path.parent.iterdir()] == ["best.weights.h5"]
