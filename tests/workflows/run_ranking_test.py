@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from keras_rec.cli import main
+from keras_rec.datasets import make_synthetic_criteo
 from keras_rec.workflows.ranking_data import load_ranking_data
 from keras_rec.workflows.run_ranking import auc_logloss
 
@@ -180,3 +181,28 @@ def test_best_epoch_checkpoint_restores_and_writes_the_best_weights(tmp_path):
     for a, b in zip(clone.get_weights(), model.get_weights()):
         np.testing.assert_array_equal(a, b)
     assert [p.name for p in path.parent.iterdir()] == ["best.weights.h5"]
+
+
+@pytest.mark.parametrize("model", ["wdl", "dcn"])
+def test_wdl_and_dcn_build_on_the_ranking_data(model):
+    from keras_rec.workflows.ranking_data import synthetic_ranking_data
+    from keras_rec.workflows.run_ranking import build_ranking_model
+    from keras_rec.workflows.run_ranking import predict_scores
+
+    small = synthetic_ranking_data(seed=0, scale=0.05, embedding_dim=4)
+    ranker = build_ranking_model(model, small, dnn_hidden_units=(8,))
+    assert {t.name for t in ranker.inputs} == {c.name for c in small.columns_for(model)}
+    scores = predict_scores(ranker, small.test[0])
+    assert scores.shape == (len(small.test[1]),)
+    assert ((scores > 0) & (scores < 1)).all()
+
+
+def test_din_without_sequences_is_a_clear_error():
+    from keras_rec.workflows.ranking_data import criteo_ranking_data
+    from keras_rec.workflows.run_ranking import build_ranking_model
+
+    frame = make_synthetic_criteo(200, seed=0)
+    with pytest.raises(ValueError, match="dataset='criteo'"):
+        build_ranking_model("din", criteo_ranking_data(frame))
+    with pytest.raises(ValueError, match="model='lr'"):
+        build_ranking_model("lr", criteo_ranking_data(frame))
