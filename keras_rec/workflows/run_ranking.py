@@ -282,6 +282,10 @@ def run_ranking(
         scale=synthetic_scale,
     )
     sizes = data.sizes()
+    if batch_size is None and settings["batch_size"] > sizes["train"]:
+        # A small file (e.g. a 1,000-row Criteo sample) with the default
+        # batch: one full-data batch per step.
+        settings["batch_size"] = sizes["train"]
     if settings["batch_size"] > sizes["train"]:
         raise ValueError(
             f"`batch_size` ({settings['batch_size']}) is larger than the number of "

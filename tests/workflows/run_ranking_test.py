@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from keras_rec.cli import main
+from keras_rec.datasets import make_synthetic_criteo
 from keras_rec.workflows.ranking_data import load_ranking_data
 from keras_rec.workflows.run_ranking import auc_logloss
 
@@ -153,3 +154,55 @@ def test_evaluate_recompute_rejects_a_recall_run(tmp_path, capsys):
     (tmp_path / "metrics.json").write_text(json.dumps(metrics))
     assert main(["evaluate", str(tmp_path), "--recompute"]) == 2
     assert "not a ranking run" in capsys.readouterr().err
+
+
+def test_best_epoch_checkpoint_restores_and_writes_the_best_weights(tmp_path):
+    from keras_rec.workflows.run_ranking import BestEpochCheckpoint
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(512, 4)).astype("float32")
+    y = (x[:, 0] + rng.normal(size=512) > 0).astype("int64")
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,), name="x")
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(inputs))
+    model.compile(keras.optimizers.SGD(0.5), "binary_crossentropy")
+    # Validation labels that flip half the time: the best epoch need not be last.
+    val_y = np.where(rng.random(512) < 0.5, y, 1 - y)
+    path = tmp_path / "ckpt" / "best.weights.h5"
+    checkpoint = BestEpochCheckpoint({"x": x}, val_y, str(path))
+    model.fit({"x": x}, y, epochs=4, batch_size=64, verbose=0, callbacks=[checkpoint])
+    aucs = [c["val_auc"] for c in checkpoint.history]
+    assert checkpoint.best_epoch == int(np.argmax(aucs)) + 1
+    # The model ends with the best epoch's weights, which are also on disk.
+    restored_auc = auc_logloss(val_y, model.predict({"x": x}, verbose=0)[:, 0])[0]
+    assert restored_auc == pytest.approx(max(aucs), abs=1e-6)
+    clone = keras.models.clone_model(model)
+    clone.load_weights(path)
+    for a, b in zip(clone.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert [p.name for p in path.parent.iterdir()] == ["best.weights.h5"]
+
+
+@pytest.mark.parametrize("model", ["wdl", "dcn"])
+def test_wdl_and_dcn_build_on_the_ranking_data(model):
+    from keras_rec.workflows.ranking_data import synthetic_ranking_data
+    from keras_rec.workflows.run_ranking import build_ranking_model
+    from keras_rec.workflows.run_ranking import predict_scores
+
+    small = synthetic_ranking_data(seed=0, scale=0.05, embedding_dim=4)
+    ranker = build_ranking_model(model, small, dnn_hidden_units=(8,))
+    assert {t.name for t in ranker.inputs} == {c.name for c in small.columns_for(model)}
+    scores = predict_scores(ranker, small.test[0])
+    assert scores.shape == (len(small.test[1]),)
+    assert ((scores > 0) & (scores < 1)).all()
+
+
+def test_din_without_sequences_is_a_clear_error():
+    from keras_rec.workflows.ranking_data import criteo_ranking_data
+    from keras_rec.workflows.run_ranking import build_ranking_model
+
+    frame = make_synthetic_criteo(200, seed=0)
+    with pytest.raises(ValueError, match="dataset='criteo'"):
+        build_ranking_model("din", criteo_ranking_data(frame))
+    with pytest.raises(ValueError, match="model='lr'"):
+        build_ranking_model("lr", criteo_ranking_data(frame))
