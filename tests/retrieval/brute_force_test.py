@@ -51,8 +51,8 @@ def test_scores_are_true_cosine_and_dot():
 
 
 def test_tiny_rows_are_normalised_without_underflow():
-    # Squares of 1e-23 underflow in float32: the norm must not become 0.
-    items = np.array([[3e-23, 4e-23], [1.0, 0.0], [0.0, -2.0]], dtype=np.float32)
+    # Squares of 1e-25 underflow in float32: the norm must not become 0.
+    items = np.array([[3e-25, 4e-25], [1.0, 0.0], [0.0, -2.0]], dtype=np.float32)
     users = np.array([[1e-30, 0.0], [0.0, 1.0]], dtype=np.float32)
     ids, scores = (
         BruteForceItemIndex("angular").build([10, 11, 12], items).query(users, 3)
