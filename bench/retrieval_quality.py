@@ -13,7 +13,9 @@ the validation target (`--holdout validation`: each user's second-to-last
 item, the last one dropped), never on the test target.
 
     python bench/retrieval_quality.py --data-dir ../shared/data/movielens-100k
-    python bench/retrieval_quality.py --holdout validation --epochs 20   # tuning
+    python bench/retrieval_quality.py --holdout validation --epochs 30   # tuning
+    python bench/retrieval_quality.py --holdout validation --models dssm \
+        --temperature 0.15 --learning-rate 2e-3
 """
 
 import argparse
@@ -52,13 +54,29 @@ def main(argv=None):
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--holdout", default="test", choices=("test", "validation"))
     parser.add_argument("--epochs", type=int, default=None)
+    # Overrides of the CLI defaults, for tuning on the validation target.
+    parser.add_argument("--learning-rate", type=float, default=None)
+    parser.add_argument("--temperature", type=float, default=None)
+    parser.add_argument("--num-sampled", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=None)
     args = parser.parse_args(argv)
+    overrides = {
+        "epochs": args.epochs,
+        "learning_rate": args.learning_rate,
+        "temperature": args.temperature,
+        "num_sampled": args.num_sampled,
+        "batch_size": args.batch_size,
+    }
 
     interactions, users = load_recall_dataset(args.dataset, args.data_dir)
     seeds = [int(s) for s in args.seeds.split(",")]
     rows = {}
     for name in args.models.split(","):
         defaults = recall_settings(args.dataset, name)
+        defaults.update({k: v for k, v in overrides.items() if v is not None})
+        if name == "dssm":
+            defaults.pop("num_sampled", None)  # DSSM: in-batch negatives only
+        print(f"{name}: {defaults}", file=sys.stderr)
         data = prepare_recall_data(
             interactions,
             users,
@@ -73,7 +91,7 @@ def main(argv=None):
             model, curves, _ = train_recall(
                 name,
                 data,
-                epochs=args.epochs or defaults["epochs"],
+                epochs=defaults["epochs"],
                 batch_size=defaults["batch_size"],
                 learning_rate=defaults["learning_rate"],
                 temperature=defaults["temperature"],

@@ -78,6 +78,16 @@ class CandidateSampler(keras.layers.Layer):
             item_counts = [float(c) for c in item_counts]
             if min(item_counts) < 0:
                 raise ValueError("`item_counts` must be >= 0.")
+            # Draws are distinct and never an item of count 0: asking for as
+            # many as there are drawable items makes TensorFlow's sampler retry
+            # until it aborts the process.
+            drawable = sum(c > 0 for c in item_counts[1:])
+            if num_sampled >= drawable:
+                raise ValueError(
+                    "`num_sampled` must be < the number of items with a count > 0 "
+                    f"({drawable}) for distribution='unigram'. Received: "
+                    f"num_sampled={num_sampled}"
+                )
         self.num_items = num_items
         self.num_sampled = num_sampled
         self.distribution = distribution

@@ -276,6 +276,10 @@ def _select_row(row, k):
 def _l2_normalize(x):
     # NumPy twin of `keras_rec.ops.l2_normalize` (which works on Keras
     # tensors); indexes are NumPy end to end. Zero rows were rejected at
-    # validation, so no epsilon is needed.
+    # validation, so no epsilon is needed; the norm is taken in float64
+    # because a non-zero float32 row can still have squares that underflow
+    # (an embedding row that weight decay shrank below ~1e-23, e.g. an item never
+    # seen in training), which made its float32 norm 0 and its scores inf.
     x = np.asarray(x, dtype=np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
+    norm = np.linalg.norm(x.astype(np.float64), axis=1, keepdims=True)
+    return (x / norm).astype(np.float32)

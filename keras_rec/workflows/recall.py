@@ -57,7 +57,10 @@ def build_recall_model(
         user_dnn_hidden_units=units,
         dnn_dropout=dropout,
         temperature=temperature,
-        num_sampled=min(num_sampled, data.num_items - 3),
+        # Distinct negatives, drawn from the items seen in training.
+        num_sampled=min(
+            num_sampled, data.num_items - 3, int((data.item_counts[1:] > 0).sum()) - 1
+        ),
         item_counts=data.item_counts,
         seed=seed,
     )

@@ -151,6 +151,13 @@ def test_candidate_sampler_distribution(distribution):
         assert frequency[19] > 5 * frequency[1]
 
 
+def test_unigram_sampler_rejects_more_draws_than_drawable_items():
+    counts = [0.0, 5.0, 0.0, 3.0, 1.0, 2.0]  # 4 items with a count > 0
+    CandidateSampler(6, 3, distribution="unigram", item_counts=counts)
+    with pytest.raises(ValueError, match=r"num_sampled.*\(4\).*num_sampled=4"):
+        CandidateSampler(6, 4, distribution="unigram", item_counts=counts)
+
+
 def test_frequency_estimator_converges_to_stream_frequencies():
     rng = np.random.default_rng(4)
     num_items, batch_size = 50, 32

@@ -50,6 +50,17 @@ def test_scores_are_true_cosine_and_dot():
     np.testing.assert_allclose(scores, [[6.0, 2.0, 0.0]], atol=1e-6)
 
 
+def test_tiny_rows_are_normalised_without_underflow():
+    # Squares of 1e-25 underflow in float32: the norm must not become 0.
+    items = np.array([[3e-25, 4e-25], [1.0, 0.0], [0.0, -2.0]], dtype=np.float32)
+    users = np.array([[1e-30, 0.0], [0.0, 1.0]], dtype=np.float32)
+    ids, scores = (
+        BruteForceItemIndex("angular").build([10, 11, 12], items).query(users, 3)
+    )
+    np.testing.assert_array_equal(ids, [[11, 10, 12], [10, 11, 12]])
+    np.testing.assert_allclose(scores, [[1.0, 0.6, 0.0], [0.8, 0.0, -1.0]], atol=1e-6)
+
+
 def test_exclusion_is_exact():
     # Gaussian data: no float32 near-ties, so exact id equality is fair.
     rng = np.random.default_rng(9)

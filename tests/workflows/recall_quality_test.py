@@ -1,9 +1,12 @@
 """The recall protocol's data, and learning: both recall models beat popularity."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from keras_rec.datasets import make_synthetic
+from keras_rec.workflows.recall import build_recall_model
 from keras_rec.workflows.recall import evaluate_recall
 from keras_rec.workflows.recall import train_recall
 from keras_rec.workflows.recall_data import prepare_recall_data
@@ -89,3 +92,14 @@ def test_recall_models_beat_popularity(name, data):
     assert exact >= popularity + HR50_MARGIN
     # Annoy with 50 trees on 500 items agrees with exact search.
     assert annoy["ann_recall@10"] >= 0.95
+
+
+def test_youtubednn_negatives_are_capped_at_the_drawable_items(data):
+    # Items absent from training have count 0 and are never drawn; asking for
+    # as many distinct negatives as the catalogue once aborted TensorFlow.
+    counts = data.item_counts.copy()
+    counts[1:11] = 0.0
+    model = build_recall_model(
+        "youtubednn", dataclasses.replace(data, item_counts=counts), num_sampled=10**6
+    )
+    assert model.num_sampled == int((counts[1:] > 0).sum()) - 1
