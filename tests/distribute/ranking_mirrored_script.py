@@ -4,18 +4,25 @@
 devices and prints one JSON line: the per-step losses of MODEL (`deepfm`,
 `din` or `din_prelu`) trained on one device and under MirroredStrategy over
 the two devices, on the same global batches from the same initial weights.
+
+`python ranking_mirrored_script.py multi-worker` is one worker of a
+MultiWorkerMirroredStrategy run of DeepFM (TF_CONFIG set by the test); with
+TF_CONFIG unset it trains the one-worker reference. Every worker builds the
+same global batches and keeps its slice. Worker 0 prints the losses.
 """
 
 import json
+import os
 import sys
 
 import tensorflow as tf
 
 MODEL = sys.argv[1]
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(
-    cpu, [tf.config.LogicalDeviceConfiguration()] * 2
-)
+if MODEL != "multi-worker":
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * 2
+    )
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -75,14 +82,17 @@ def build(name, base, history):
     )
 
 
-def train(strategy, name, data):
+def train(strategy, name, data, make_dataset=None):
     base, history, inputs, labels = data
     keras.utils.set_random_seed(0)
     with strategy.scope():
         model = build(name, base, history)
         model.compile(keras.optimizers.Adam(1e-2), "binary_crossentropy")
     inputs = {t.name: inputs[t.name] for t in model.inputs}
-    dataset, steps = epoch_batches(inputs, BATCH, 0, EPOCHS, labels=labels)
+    if make_dataset is None:
+        dataset, steps = epoch_batches(inputs, BATCH, 0, EPOCHS, labels=labels)
+    else:
+        dataset, steps = make_dataset(strategy, inputs, labels)
     record = StepLosses()
     model.fit(
         dataset,
@@ -95,8 +105,40 @@ def train(strategy, name, data):
     return record.losses
 
 
+def worker_slices(strategy, inputs, labels):
+    """The one-worker global batches, each worker keeping its slice."""
+
+    def dataset_fn(context):
+        local, _ = epoch_batches(inputs, BATCH, 0, EPOCHS, labels=labels)
+        size = context.get_per_replica_batch_size(BATCH)
+        start = context.input_pipeline_id * size
+        return local.map(
+            lambda x, y: (
+                {k: v[start : start + size] for k, v in x.items()},
+                y[start : start + size],
+            )
+        )
+
+    return strategy.distribute_datasets_from_function(dataset_fn), len(labels) // BATCH
+
+
+def multi_worker(data):
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    workers = len(config.get("cluster", {}).get("worker", [])) or 1
+    if workers == 1:
+        losses = train(tf.distribute.get_strategy(), "deepfm", data)
+    else:
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        losses = train(strategy, "deepfm", data, make_dataset=worker_slices)
+    if config.get("task", {}).get("index", 0) == 0:
+        print(json.dumps({"workers": workers, "loss": losses}), flush=True)
+
+
 def main():
     data = ctr_data()
+    if MODEL == "multi-worker":
+        multi_worker(data)
+        return
     devices = [d.name for d in tf.config.list_logical_devices("CPU")]
     out = {
         "devices": devices,
