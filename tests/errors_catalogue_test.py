@@ -78,6 +78,7 @@ import functools
 import math
 import os
 import shutil
+import traceback
 import warnings
 
 import keras
@@ -669,9 +670,31 @@ def test_bad_input_is_named(exception, pattern, call, tmp_path, request):
         kwargs["artifacts"] = request.getfixturevalue("artifacts")
     with pytest.raises(exception, match=pattern) as info:
         call(**kwargs)
-    # Raised by keras_rec's own check, not from inside TensorFlow or Keras.
+    # Raised by keras_rec's own check, not from inside TensorFlow or Keras,
+    # and printed without a chained TensorFlow / Keras traceback.
     raiser = str(info.traceback[-1].path)
     assert f"{os.sep}keras_rec{os.sep}" in raiser, raiser
+    for error in _printed_chain(info.value):
+        frames = traceback.extract_tb(error.__traceback__)
+        paths = [frame.filename for frame in frames]
+        assert not any(
+            f"{os.sep}{package}{os.sep}" in path
+            for path in paths
+            for package in ("tensorflow", "keras")
+        ), (type(error), paths)
+
+
+def _printed_chain(error):
+    """The exceptions Python prints above `error` (its causes and contexts)."""
+    chain = []
+    while True:
+        if error.__cause__ is not None:
+            error = error.__cause__
+        elif error.__context__ is not None and not error.__suppress_context__:
+            error = error.__context__
+        else:
+            return chain
+        chain.append(error)
 
 
 # ------------------------------------------------- allowed, with defined output

@@ -10,6 +10,7 @@ from keras_rec.layers.mlp import DNN
 from keras_rec.models.deepfm import check_column_lists
 from keras_rec.models.deepfm import check_ranking_arguments
 from keras_rec.models.deepfm import prediction
+from keras_rec.models.ranking_model import RankingModel
 
 _PARAMETERIZATIONS = ("vector", "matrix")
 
@@ -135,6 +136,6 @@ def DCN(
         name="cross_dnn_logit",
     )(stack)
     linear = encoder.linear_logit(linear_columns, l2_reg=l2_reg_linear, seed=seed)
-    return keras.Model(
+    return RankingModel(
         encoder.input_list, prediction([linear, cross_dnn_logit], task), name="dcn"
     )

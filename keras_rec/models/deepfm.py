@@ -9,6 +9,7 @@ from keras_rec.features.encoder import FeatureEncoder
 from keras_rec.layers.fm import FM
 from keras_rec.layers.mlp import DNN
 from keras_rec.layers.prediction import PredictionLayer
+from keras_rec.models.ranking_model import RankingModel
 
 _TASKS = ("binary", "regression")
 
@@ -105,7 +106,7 @@ def DeepFM(
                 seed,
             )
         )
-    return keras.Model(encoder.input_list, prediction(logits, task), name="deepfm")
+    return RankingModel(encoder.input_list, prediction(logits, task), name="deepfm")
 
 
 def check_ranking_arguments(dnn_hidden_units, dnn_dropout, task, seed, **l2_regs):

@@ -10,6 +10,7 @@ from keras_rec.layers.attention_pooling import AttentionPoolingLayer
 from keras_rec.models.deepfm import check_ranking_arguments
 from keras_rec.models.deepfm import dnn_logit
 from keras_rec.models.deepfm import prediction
+from keras_rec.models.ranking_model import RankingModel
 
 HISTORY_PREFIX = "hist_"
 
@@ -133,7 +134,7 @@ def DIN(
         dnn_use_bn,
         seed,
     )
-    return keras.Model(encoder.input_list, prediction([logit], task), name="din")
+    return RankingModel(encoder.input_list, prediction([logit], task), name="din")
 
 
 def history_pairs(columns, history_feature_list):

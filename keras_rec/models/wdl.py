@@ -1,12 +1,11 @@
 """Wide & Deep: a linear model and a DNN trained jointly."""
 
-import keras
-
 from keras_rec.features.encoder import FeatureEncoder
 from keras_rec.models.deepfm import check_column_lists
 from keras_rec.models.deepfm import check_ranking_arguments
 from keras_rec.models.deepfm import dnn_logit
 from keras_rec.models.deepfm import prediction
+from keras_rec.models.ranking_model import RankingModel
 
 
 def WDL(
@@ -85,4 +84,4 @@ def WDL(
     inputs = (
         encoder.input_list if dnn_hidden_units else encoder.inputs_for(linear_columns)
     )
-    return keras.Model(inputs, prediction(logits, task), name="wdl")
+    return RankingModel(inputs, prediction(logits, task), name="wdl")

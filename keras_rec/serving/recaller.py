@@ -161,9 +161,11 @@ class Recaller:
         try:
             loaded = tf.saved_model.load(tower_path)
         except Exception as error:  # TF raises many types for a bad SavedModel.
+            # TensorFlow's own traceback adds nothing to its message: drop it.
             raise ValueError(
-                f"The user tower at {tower_path!r} could not be loaded: {error}"
-            ) from error
+                f"The user tower at {tower_path!r} could not be loaded "
+                f"({type(error).__name__}): {error}"
+            ) from None
         if SERVING_SIGNATURE not in loaded.signatures:
             raise ValueError(
                 f"The user tower at {tower_path!r} has no {SERVING_SIGNATURE!r} "

@@ -9,6 +9,7 @@ from keras_rec.models import DCN
 from keras_rec.models import DIN
 from keras_rec.models import WDL
 from keras_rec.models import DeepFM
+from keras_rec.models import RankingModel
 from tests.models.ranking_data import for_model
 from tests.models.ranking_data import run
 from tests.models.ranking_data import tiny_columns
@@ -58,6 +59,7 @@ def test_save_load_weights_and_export_round_trips(name, tmp_path):
     loaded = keras.models.load_model(path, safe_mode=True)
     np.testing.assert_allclose(run(loaded, x), expected, atol=1e-6)
     assert [t.name for t in loaded.inputs] == [t.name for t in model.inputs]
+    assert type(loaded) is RankingModel  # keeps its multi-worker fixes
 
     # .weights.h5 into a freshly built model with other initial weights.
     weights = tmp_path / f"{name}.weights.h5"

@@ -237,3 +237,39 @@ def test_selecting_on_the_test_target_is_refused(tmp_path):
         )
     with pytest.raises(ValueError, match=r"needs `best_dir`.*best_metric='loss'"):
         train_recall("dssm", data, epochs=1, best_metric="loss")
+
+
+@pytest.mark.slow
+def test_run_recall_select_best_exports_the_best_validation_epoch(tmp_path):
+    from keras_rec.workflows.run_recall import run_recall
+
+    run_dir, metrics = run_recall(
+        "dssm",
+        output=str(tmp_path),
+        epochs=3,
+        batch_size=128,
+        embedding_dim=8,
+        learning_rate=5e-3,
+        verbose=0,
+        print_fn=lambda *args: None,
+        synthetic_scale=0.1,
+        select_best=True,
+    )
+    selection = metrics["selection"]
+    rates = [row["hit_rate@50"] for row in metrics["curves"]]
+    assert selection["monitor"] == "hit_rate@50"
+    assert selection["best_epoch"] == int(np.argmax(rates)) + 1
+    assert selection["best"] == pytest.approx(max(rates))
+    # Trained on the validation protocol: fewer examples than the test one.
+    test_data = prepare_recall_data(*_synthetic(0.1), embedding_dim=8, recent=5)
+    assert metrics["num_train_examples"] < test_data.num_train_examples
+    # The best-weights folder is gone; the run directory is complete.
+    leftovers = [n for n in os.listdir(tmp_path / "dssm") if n.startswith(".best")]
+    assert leftovers == []
+    assert os.path.isfile(os.path.join(run_dir, "metrics.json"))
+
+
+def _synthetic(scale):
+    from keras_rec.workflows.datasets import load_recall_dataset
+
+    return load_recall_dataset("synthetic", scale=scale)

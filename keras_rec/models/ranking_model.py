@@ -1,0 +1,60 @@
+"""`RankingModel`: the functional model the ranking builders return.
+
+A plain functional `keras.Model`, plus what Keras 3 lacks to train it under a
+multi-worker `MultiWorkerMirroredStrategy` (both are no-ops otherwise):
+
+- Keras's symbolic build first averages a batch across workers with
+  `strategy.reduce`, which takes one tensor, not a dict of inputs; here the
+  batch's local part is used instead (only shapes and dtypes matter);
+- Keras averages the logs across workers along axis 0, which a scalar loss
+  does not have; here scalars are logged with shape `(1,)`.
+"""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from keras_rec.api_export import keras_rec_export
+from keras_rec.distribute import is_multi_worker
+
+
+@keras_rec_export
+class RankingModel(keras.Model):
+    """A functional model: `RankingModel(inputs, outputs, name=...)`.
+
+    Built by `DeepFM`, `DIN`, `WDL` and `DCN`; saved and loaded like any
+    functional model.
+    """
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        strategy = self.distribute_strategy
+        if not is_multi_worker(strategy):
+            return super()._maybe_symbolic_build(
+                iterator=iterator, data_batch=data_batch
+            )
+        if iterator is not None:
+            for _, _, batches in iterator:
+                data_batch = next(batches)
+                break
+
+        def local(value):
+            if isinstance(value, tf.distribute.DistributedValues):
+                return strategy.experimental_local_results(value)[0]
+            return value
+
+        with strategy.scope():
+            self._symbolic_build(data_batch=keras.tree.map_structure(local, data_batch))
+
+    def train_step(self, data):
+        return self._batched_logs(super().train_step(data))
+
+    def test_step(self, data):
+        return self._batched_logs(super().test_step(data))
+
+    def _batched_logs(self, logs):
+        if not is_multi_worker(self.distribute_strategy):
+            return logs
+        return {
+            name: ops.reshape(value, (1,)) if len(ops.shape(value)) == 0 else value
+            for name, value in logs.items()
+        }
