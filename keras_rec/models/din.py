@@ -29,6 +29,7 @@ def DIN(
     dnn_dropout=0,
     seed=1024,
     task="binary",
+    pool_history=False,
 ):
     """Deep Interest Network: the user's interest depends on the candidate.
 
@@ -37,7 +38,11 @@ def DIN(
     `hist_category`), padded positions masked through Keras's mask;
     interest = AttentionPoolingLayer(query, keys) (batch, d), scores not
     softmax-normalised by default; DNN over [all scalar embeddings, interest,
-    other pooled sequences (e.g. genres), dense features] -> logit.
+    other pooled sequences (e.g. genres), dense features] -> logit. With
+    `pool_history=True` the behaviour sequences are also pooled with their
+    own combiner (candidate-independent, as the base model of the paper and
+    its reference code feed the sum-pooled behaviours) and join the DNN input
+    next to the interest.
 
     Args:
         dnn_feature_columns: list of feature columns. For each history
@@ -61,6 +66,8 @@ def DIN(
         dnn_dropout: float in [0, 1). Defaults to 0.
         seed: int. Defaults to 1024.
         task: str. `"binary"` or `"regression"`. Defaults to `"binary"`.
+        pool_history: bool. Also feed each behaviour sequence, pooled with
+            its `combiner`, to the DNN. Defaults to `False`.
 
     Returns:
         A functional `keras.Model` returning `(batch, 1)`; the pooled
@@ -117,7 +124,11 @@ def DIN(
     )(query, keys)  # (batch, k*d)
 
     history = {h for _, h in pairs}
-    others = [c for c in encoder.varlen_columns(columns) if c.name not in history]
+    others = [
+        c
+        for c in encoder.varlen_columns(columns)
+        if pool_history or c.name not in history
+    ]
     parts = [embedded[c.name] for c in encoder.scalar_sparse_columns(columns)]
     parts.append(interest)
     parts += list(encoder.pooled_embeddings(others).values())

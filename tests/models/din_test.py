@@ -133,6 +133,23 @@ def test_attention_query_and_keys_are_the_concatenated_history_features():
     assert tuple(attention.output.shape) == (None, 8)
 
 
+def test_pool_history_feeds_the_pooled_behaviours_to_the_dnn():
+    plain, pooled = _din(), _din(pool_history=True)
+    plain_width = plain.get_layer("din_input").output.shape[-1]
+    assert pooled.get_layer("din_input").output.shape[-1] == plain_width + 8
+    for name in ("pool_hist_item_id", "pool_hist_genre"):
+        assert pooled.get_layer(name) is not None
+    # Padding still carries no weight through the pooled path.
+    _move_batch_statistics(pooled)
+    x = for_model(pooled, tiny_inputs(n=16, seed=3, lengths=np.arange(16) % 4 + 1))
+    before = _predict(pooled, x)
+    layer = pooled.get_layer("emb_item_id")
+    weights = layer.get_weights()[0]
+    weights[0] = np.random.default_rng(0).normal(0, 5.0, weights.shape[1])
+    layer.set_weights([weights])
+    np.testing.assert_allclose(_predict(pooled, x), before, rtol=0, atol=1e-6)
+
+
 def test_history_mapping_may_be_a_dict():
     columns = tiny_columns()
     columns.append(

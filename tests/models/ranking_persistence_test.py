@@ -28,6 +28,13 @@ BUILDERS = {
         att_hidden_units=(8,),
         **SMALL,
     ),
+    "din_pooled": lambda: DIN(
+        tiny_columns(with_history=True),
+        ["item_id", "genre"],
+        att_hidden_units=(8,),
+        pool_history=True,
+        **SMALL,
+    ),
 }
 
 
