@@ -53,7 +53,9 @@ RECALL_DEFAULTS = {
 }
 MODEL_DEFAULTS = {
     ("synthetic", "youtubednn"): dict(learning_rate=5e-3, num_sampled=200),
-    ("movielens-100k", "youtubednn"): dict(learning_rate=3e-3, num_sampled=1000),
+    ("movielens-100k", "youtubednn"): dict(
+        epochs=30, learning_rate=3e-3, num_sampled=1000
+    ),
     ("movielens-1m", "youtubednn"): dict(learning_rate=3e-3, num_sampled=1000),
 }
 
