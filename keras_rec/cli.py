@@ -42,6 +42,7 @@ def _cmd_train(args):
             verbose=_verbosity(args),
             synthetic_scale=args.synthetic_scale,
             strategy=args.strategy,
+            select_best=args.select_best,
         )
         return 0
     if args.model in RANKING_MODELS:
@@ -169,6 +170,12 @@ def build_parser():
         choices=("default", "mirrored", "multi-worker"),
         help="tf.distribute strategy; multi-worker reads TF_CONFIG on each machine",
     )
+    train.add_argument(
+        "--select-best",
+        action="store_true",
+        help="recall models: train on the validation protocol, keep the epoch "
+        "with the best validation HitRate@50, then evaluate on the test target",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=_cmd_train)
 
@@ -221,6 +228,11 @@ def _check_train_args(parser, args):
         if value is not None and value < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1. Received: {value}")
     if args.model in RANKING_MODELS:
+        if args.select_best:
+            parser.error(
+                "rankers always keep their best validation epoch; --select-best "
+                f"is for recall models. Received: {args.model} --select-best"
+            )
         if args.model == "din" and args.dataset == "criteo":
             parser.error(
                 "--dataset criteo has no behaviour sequences, so it cannot train "

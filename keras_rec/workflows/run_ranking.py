@@ -28,6 +28,12 @@ PROBABILITY_EPS = 1e-7
 # MovieLens defaults are the protocol of bench/ranking_quality.py (see
 # BENCHMARKS.md): emb dim 8, DNN (256, 128, 64), Adam 1e-3, batch 512, up to
 # 5 epochs, embeddings initialised N(0, 1e-4) (DeepCTR's default).
+# Chosen on MovieLens 100K's validation slice (bench/ranking_quality.py's
+# TUNED; the sweep is in BENCHMARKS.md).
+MOVIELENS_MODEL_OPTIONS = {
+    "deepfm": {"dnn_dropout": 0.3},
+    "din": {"pool_history": True},
+}
 RANKING_DEFAULTS = {
     "synthetic": dict(
         epochs=3,
@@ -44,6 +50,7 @@ RANKING_DEFAULTS = {
         learning_rate=1e-3,
         dnn_hidden_units=(256, 128, 64),
         init_std=1e-4,
+        model_options=MOVIELENS_MODEL_OPTIONS,
     ),
     "movielens-1m": dict(
         epochs=5,
@@ -52,6 +59,7 @@ RANKING_DEFAULTS = {
         learning_rate=1e-3,
         dnn_hidden_units=(256, 128, 64),
         init_std=1e-4,
+        model_options=MOVIELENS_MODEL_OPTIONS,
     ),
     "criteo": dict(
         epochs=5,
@@ -73,8 +81,14 @@ def ranking_settings(dataset):
     return dict(RANKING_DEFAULTS[dataset])
 
 
-def build_ranking_model(name, data, dnn_hidden_units=(256, 128, 64), seed=1024):
-    """A DeepFM / DIN / WDL / DCN over `data`'s feature columns."""
+def build_ranking_model(
+    name, data, dnn_hidden_units=(256, 128, 64), seed=1024, options=None
+):
+    """A DeepFM / DIN / WDL / DCN over `data`'s feature columns.
+
+    `options`: dict of extra builder keyword arguments (e.g. `dnn_dropout`).
+    """
+    options = dict(options or {})
     if name not in RANKING_MODELS:
         raise ValueError(
             f"`model` must be one of {RANKING_MODELS}. Received: model={name!r}"
@@ -86,9 +100,17 @@ def build_ranking_model(name, data, dnn_hidden_units=(256, 128, 64), seed=1024):
                 f"din needs behaviour sequences, which dataset={data.dataset!r} "
                 "does not have. Use deepfm, wdl or dcn on it."
             )
-        return DIN(columns, data.history, dnn_hidden_units=dnn_hidden_units, seed=seed)
+        return DIN(
+            columns,
+            data.history,
+            dnn_hidden_units=dnn_hidden_units,
+            seed=seed,
+            **options,
+        )
     builder = {"deepfm": DeepFM, "wdl": WDL, "dcn": DCN}[name]
-    return builder(columns, columns, dnn_hidden_units=dnn_hidden_units, seed=seed)
+    return builder(
+        columns, columns, dnn_hidden_units=dnn_hidden_units, seed=seed, **options
+    )
 
 
 def predict_scores(model, inputs, batch_size=4096):
@@ -180,6 +202,7 @@ def train_ranking(
     seed=1024,
     verbose=1,
     checkpoint_path=None,
+    model_options=None,
 ):
     """Trains a ranker and keeps its best validation epoch.
 
@@ -188,7 +211,9 @@ def train_ranking(
         epoch's weights.
     """
     keras.utils.set_random_seed(seed)
-    model = build_ranking_model(name, data, dnn_hidden_units, seed)
+    model = build_ranking_model(
+        name, data, dnn_hidden_units, seed, (model_options or {}).get(name)
+    )
     model.compile(keras.optimizers.Adam(learning_rate), "binary_crossentropy")
     names = {t.name for t in model.inputs}
     x, y = data.train
@@ -316,6 +341,7 @@ def run_ranking(
         seed=seed,
         verbose=verbose,
         checkpoint_path=checkpoint_path,
+        model_options=settings.get("model_options"),
     )
     evaluation = evaluate_ranking(model, data)
     rows = summary_rows(
