@@ -31,18 +31,9 @@ def _cmd_train(args):
 
         run_recall(
             args.model,
-            dataset=args.dataset,
-            data_dir=args.data_dir,
-            download=args.download,
-            output=args.output,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            embedding_dim=args.embedding_dim,
-            seed=args.seed,
-            verbose=_verbosity(args),
-            synthetic_scale=args.synthetic_scale,
             strategy=args.strategy,
             select_best=args.select_best,
+            **_common_train_kwargs(args),
         )
         return 0
     if args.model in RANKING_MODELS:
@@ -53,21 +44,25 @@ def _cmd_train(args):
                 "Ranking models train on one device; --strategy is for recall "
                 f"models. Received: --strategy {args.strategy}"
             )
-        run_ranking(
-            args.model,
-            dataset=args.dataset,
-            data_dir=args.data_dir,
-            download=args.download,
-            output=args.output,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            embedding_dim=args.embedding_dim,
-            seed=args.seed,
-            verbose=_verbosity(args),
-            synthetic_scale=args.synthetic_scale,
-        )
+        run_ranking(args.model, **_common_train_kwargs(args))
         return 0
     raise ValueError(f"Unknown model {args.model!r}")
+
+
+def _common_train_kwargs(args):
+    """The `train` arguments every model's job takes."""
+    return dict(
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        download=args.download,
+        output=args.output,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        embedding_dim=args.embedding_dim,
+        seed=args.seed,
+        verbose=_verbosity(args),
+        synthetic_scale=args.synthetic_scale,
+    )
 
 
 def _verbosity(args):

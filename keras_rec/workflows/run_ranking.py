@@ -25,50 +25,28 @@ RANKING_MODELS = ("deepfm", "din", "wdl", "dcn")
 # Clipping of probabilities in the logloss, as sklearn's default for float32.
 PROBABILITY_EPS = 1e-7
 
-# MovieLens defaults are the protocol of bench/ranking_quality.py (see
-# BENCHMARKS.md): emb dim 8, DNN (256, 128, 64), Adam 1e-3, batch 512, up to
-# 5 epochs, embeddings initialised N(0, 1e-4) (DeepCTR's default).
-# Chosen on MovieLens 100K's validation slice (bench/ranking_quality.py's
-# TUNED; the sweep is in BENCHMARKS.md).
+# Builder options chosen on MovieLens 100K's validation slice
+# (bench/ranking_quality.py's TUNED; the sweep is in BENCHMARKS.md).
 MOVIELENS_MODEL_OPTIONS = {
     "deepfm": {"dnn_dropout": 0.3},
     "din": {"pool_history": True},
 }
+# The protocol of bench/ranking_quality.py (see BENCHMARKS.md): emb dim 8,
+# DNN (256, 128, 64), Adam 1e-3, batch 512, up to 5 epochs, embeddings
+# initialised N(0, 1e-4) (DeepCTR's default).
+_PROTOCOL = dict(
+    epochs=5,
+    batch_size=512,
+    embedding_dim=8,
+    learning_rate=1e-3,
+    dnn_hidden_units=(256, 128, 64),
+    init_std=1e-4,
+)
 RANKING_DEFAULTS = {
-    "synthetic": dict(
-        epochs=3,
-        batch_size=512,
-        embedding_dim=8,
-        learning_rate=1e-3,
-        dnn_hidden_units=(256, 128, 64),
-        init_std=1e-4,
-    ),
-    "movielens-100k": dict(
-        epochs=5,
-        batch_size=512,
-        embedding_dim=8,
-        learning_rate=1e-3,
-        dnn_hidden_units=(256, 128, 64),
-        init_std=1e-4,
-        model_options=MOVIELENS_MODEL_OPTIONS,
-    ),
-    "movielens-1m": dict(
-        epochs=5,
-        batch_size=512,
-        embedding_dim=8,
-        learning_rate=1e-3,
-        dnn_hidden_units=(256, 128, 64),
-        init_std=1e-4,
-        model_options=MOVIELENS_MODEL_OPTIONS,
-    ),
-    "criteo": dict(
-        epochs=5,
-        batch_size=1024,
-        embedding_dim=8,
-        learning_rate=1e-3,
-        dnn_hidden_units=(256, 128, 64),
-        init_std=1e-4,
-    ),
+    "synthetic": {**_PROTOCOL, "epochs": 3},
+    "movielens-100k": {**_PROTOCOL, "model_options": MOVIELENS_MODEL_OPTIONS},
+    "movielens-1m": {**_PROTOCOL, "model_options": MOVIELENS_MODEL_OPTIONS},
+    "criteo": {**_PROTOCOL, "batch_size": 1024},
 }
 
 
