@@ -10,9 +10,14 @@ For each model, in one process (so ratios are measured under the same load):
   materialised as tensors beforehand; "bare+XLA" is the same step with
   `jit_compile=True`.
 
-Throughput is the median of epochs 2 and 3 (the first includes tracing); for
-the bare loops an "epoch" is `--bare-steps` steps. "ratio" is public / the
-better of bare and bare+XLA.
+Every variant of a model is measured in rounds of `--steps` training steps
+(default 60; whole epochs of 1M rows take minutes each on a shared 2-core
+machine), the variants interleaved and their order rotated each round so a
+change of load hits them alike; the figure is the median of rounds 2..
+`--rounds` (round 1 includes tracing and warm-up). Two figures per variant:
+wall-clock examples/s, and process CPU time per example (user + system, all
+threads), which other jobs on the machine disturb far less. "ratio" is
+public / the better of bare and bare+XLA, on each of the two.
 
 DeepFM also gets two references: the DNN's matmul-only bound (forward and
 backward matmuls of a (batch, 429) x (429, 256, 128, 64, 1) MLP, i.e. the
@@ -392,10 +397,13 @@ def run_model(name, args):
     # Rounds interleave the variants, so a change of load hits them alike.
     wall = {k: [] for k in runs}
     cpu = {k: [] for k in runs}
+    names = list(runs)
     for r in range(args.rounds):
-        for key, run in list(runs.items()):
+        # Rotated each round, so no variant always runs first or last.
+        for key in names[r % len(names) :] + names[: r % len(names)]:
             if key not in wall:
                 continue
+            run = runs[key]
             t, c = time.perf_counter(), cpu_seconds()
             try:
                 run()
@@ -431,9 +439,14 @@ def table(results):
     def f(v):
         return "n/a" if v is None else f"{v:,.0f}"
 
+    def cell(r, key):
+        if r.get(key) is None:
+            return "n/a"
+        return f"{r[key]:,.0f} / {r[key + '_cpu_us']:.0f}"
+
     lines = [
         "| model | rows | batch | public dict | public tf.data | bare | bare+XLA "
-        "| ratio dict / tf.data (wall) | ratio dict / tf.data (CPU) "
+        "| ratio dict, tf.data (CPU) | ratio dict, tf.data (wall) "
         "| peak RSS (MB) | load |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -442,24 +455,31 @@ def table(results):
         best = max(bare, key=lambda k: r[k])
         best_cpu = min(r[k + "_cpu_us"] for k in bare)
         lines.append(
-            f"| {r['model']} | {r['rows']:,} | {r['batch']} | {f(r['public_dict'])} "
-            f"| {f(r['public_tfdata'])} | {f(r.get('bare'))} | {f(r.get('bare_xla'))} "
-            f"| {r['public_dict'] / r[best]:.2f} / {r['public_tfdata'] / r[best]:.2f} "
-            f"| {best_cpu / r['public_dict_cpu_us']:.2f} / "
+            f"| {r['model']} | {r['rows']:,} | {r['batch']} "
+            f"| {cell(r, 'public_dict')} | {cell(r, 'public_tfdata')} "
+            f"| {cell(r, 'bare')} | {cell(r, 'bare_xla')} "
+            f"| {best_cpu / r['public_dict_cpu_us']:.2f}, "
             f"{best_cpu / r['public_tfdata_cpu_us']:.2f} "
+            f"| {r['public_dict'] / r[best]:.2f}, {r['public_tfdata'] / r[best]:.2f} "
             f"| {r['peak_rss_mb']:,.0f} | {r['load']:.1f} |"
         )
+    lines.append("")
+    lines.append("Cells: wall-clock examples/s / CPU microseconds per example.")
     for r in results:
         if r["model"] == "deepfm":
             lines.append("")
             lines.append(
-                f"DeepFM (examples/s): public dict {f(r['public_dict'])}; the same "
-                f"model with keras.optimizers.Adam {f(r['public_dict_dense_adam'])}; "
-                f"plain Keras 3 step (dense Adam) {f(r['plain_keras'])}: public dict "
-                f"= {r['public_dict'] / r['plain_keras']:.2f}x plain (CPU time: "
-                f"{r['plain_keras_cpu_us'] / r['public_dict_cpu_us']:.2f}x); "
-                f"matmul-only bound {f(r['matmul_bound'])} (public dict at "
-                f"{r['public_dict'] / r['matmul_bound']:.0%} of it)."
+                "DeepFM (wall ex/s / CPU us per example): public dict "
+                f"{cell(r, 'public_dict')}; the same model with "
+                f"keras.optimizers.Adam {cell(r, 'public_dict_dense_adam')}; "
+                f"plain Keras 3 step (dense Adam) {cell(r, 'plain_keras')}; "
+                f"matmul-only bound {cell(r, 'matmul_bound')}. Public dict vs "
+                f"plain: {r['plain_keras_cpu_us'] / r['public_dict_cpu_us']:.2f}x "
+                f"(CPU), {r['public_dict'] / r['plain_keras']:.2f}x (wall); "
+                "LazyAdam vs Adam on the same model: "
+                f"{r['public_dict_dense_adam_cpu_us'] / r['public_dict_cpu_us']:.2f}x "
+                "(CPU); ceiling if all but the DNN matmuls were free: "
+                f"{r['plain_keras_cpu_us'] / r['matmul_bound_cpu_us']:.2f}x (CPU)."
             )
     return "\n".join(lines)
 
