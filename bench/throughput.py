@@ -24,7 +24,8 @@ backward matmuls of a (batch, 429) x (429, 256, 128, 64, 1) MLP, i.e. the
 least work any implementation must do) and a plain Keras 3 DeepFM written
 the naive way (one `Embedding` per feature, `keras.optimizers.Adam`, which
 updates every row of every table at every step), trained with `model.fit` on
-the same dict: the "plain Keras 3 step".
+the same dict: the "plain Keras 3 step"; and the library's DeepFM compiled
+with `keras.optimizers.Adam` instead of `LazyAdam` (before / after).
 
 Data:
 
@@ -42,7 +43,7 @@ Data:
 Each model runs in its own subprocess, so the peak RSS is that model's.
 
     python bench/throughput.py                       # full run
-    python bench/throughput.py --quick               # smoke test, a few minutes
+    python bench/throughput.py --quick               # 100K / 50K rows
     python bench/throughput.py --models deepfm --optimizer adam
 """
 
