@@ -3,6 +3,7 @@
 # Importing the models and layers registers every keras_rec class with Keras,
 # so `keras.models.load_model` needs no `custom_objects` after `import keras_rec`.
 from keras_rec import layers
+from keras_rec import optimizers
 from keras_rec.features import DenseFeat
 from keras_rec.features import FeatureEncoder
 from keras_rec.features import SparseFeat
@@ -31,5 +32,6 @@ __all__ = [
     "YoutubeDNN",
     "__version__",
     "layers",
+    "optimizers",
     "to_model_inputs",
 ]

@@ -48,8 +48,10 @@ def epoch_batches(inputs, batch_size, seed, epochs, start_epoch=0, labels=None):
             tf.range(rows, dtype=tf.int64),
             seed=tf.stack([tf.cast(seed, tf.int64), epoch]),
         )
-        return tf.data.Dataset.from_tensor_slices(order[: steps * batch_size]).batch(
-            batch_size, drop_remainder=True
+        # One (steps, batch_size) tensor sliced by rows: the indices arrive
+        # already batched, with no per-index work in `Dataset.batch`.
+        return tf.data.Dataset.from_tensor_slices(
+            tf.reshape(order[: steps * batch_size], (steps, batch_size))
         )
 
     def gather(index):
