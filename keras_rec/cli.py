@@ -39,12 +39,7 @@ def _cmd_train(args):
     if args.model in RANKING_MODELS:
         from keras_rec.workflows.run_ranking import run_ranking
 
-        if args.strategy != "default":
-            raise ValueError(
-                "Ranking models train on one device; --strategy is for recall "
-                f"models. Received: --strategy {args.strategy}"
-            )
-        run_ranking(args.model, **_common_train_kwargs(args))
+        run_ranking(args.model, strategy=args.strategy, **_common_train_kwargs(args))
         return 0
     raise ValueError(f"Unknown model {args.model!r}")
 

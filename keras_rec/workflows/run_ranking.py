@@ -5,9 +5,11 @@ import time
 
 import keras
 import numpy as np
+import tensorflow as tf
 from sklearn.metrics import log_loss
 from sklearn.metrics import roc_auc_score
 
+from keras_rec.distribute import make_strategy
 from keras_rec.io_utils import atomic_directory
 from keras_rec.io_utils import write_json_atomic
 from keras_rec.models.dcn import DCN
@@ -181,18 +183,24 @@ def train_ranking(
     verbose=1,
     checkpoint_path=None,
     model_options=None,
+    strategy=None,
 ):
     """Trains a ranker and keeps its best validation epoch.
+
+    With a `tf.distribute` `strategy` (e.g. `MirroredStrategy`), the model is
+    built and compiled in its scope and `fit` splits each global batch of
+    `batch_size` rows across its replicas.
 
     Returns:
         `(model, checkpoint_callback, seconds)`; the model holds the best
         epoch's weights.
     """
     keras.utils.set_random_seed(seed)
-    model = build_ranking_model(
-        name, data, dnn_hidden_units, seed, (model_options or {}).get(name)
-    )
-    model.compile(keras.optimizers.Adam(learning_rate), "binary_crossentropy")
+    with (strategy or tf.distribute.get_strategy()).scope():
+        model = build_ranking_model(
+            name, data, dnn_hidden_units, seed, (model_options or {}).get(name)
+        )
+        model.compile(keras.optimizers.Adam(learning_rate), "binary_crossentropy")
     names = {t.name for t in model.inputs}
     x, y = data.train
     x = {k: v for k, v in x.items() if k in names}
@@ -259,8 +267,20 @@ def run_ranking(
     verbose=1,
     print_fn=print,
     synthetic_scale=1.0,
+    strategy="default",
 ):
-    """Runs the whole ranking job and returns the run directory and metrics."""
+    """Runs the whole ranking job and returns the run directory and metrics.
+
+    `strategy`: `"default"` (one device) or `"mirrored"` (every local device,
+    `tf.distribute.MirroredStrategy`). Multi-worker training of rankers is
+    tested at the model level (tests/distribute) but not offered here.
+    """
+    if strategy not in ("default", "mirrored"):
+        raise ValueError(
+            "Ranking jobs train with strategy 'default' or 'mirrored'; "
+            "multi-worker training of rankers is not offered by the CLI. "
+            f"Received: strategy={strategy!r}"
+        )
     if model_name not in RANKING_MODELS:
         raise ValueError(
             f"`model` must be one of {RANKING_MODELS}. Received: model={model_name!r}"
@@ -320,6 +340,7 @@ def run_ranking(
         verbose=verbose,
         checkpoint_path=checkpoint_path,
         model_options=settings.get("model_options"),
+        strategy=make_strategy(strategy),
     )
     evaluation = evaluate_ranking(model, data)
     rows = summary_rows(
