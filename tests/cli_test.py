@@ -60,3 +60,23 @@ def test_evaluate_prints_a_run_directory_table(tmp_path, capsys):
     assert "dssm on synthetic (version 3)" in out
     assert "| dssm | 0.5000 |" in out
     assert main(["evaluate", str(tmp_path / "missing")]) == 2
+
+
+def test_select_best_reaches_the_recall_job_and_is_refused_for_rankers(
+    monkeypatch, capsys
+):
+    import keras_rec.workflows.run_recall as run_recall_module
+
+    received = {}
+
+    def fake_run_recall(model, **kwargs):
+        received.update(kwargs, model=model)
+        return None, {}
+
+    monkeypatch.setattr(run_recall_module, "run_recall", fake_run_recall)
+    assert main(["train", "dssm", "--select-best", "--quiet"]) == 0
+    assert received["model"] == "dssm" and received["select_best"] is True
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "deepfm", "--select-best"])
+    assert exit_info.value.code == 2
+    assert "Received: deepfm --select-best" in capsys.readouterr().err
