@@ -3,6 +3,8 @@
 import json
 import os
 
+import keras
+import numpy as np
 import tensorflow as tf
 
 STRATEGIES = ("default", "mirrored", "multi-worker")
@@ -47,3 +49,22 @@ def is_chief():
         return True
     has_chief = bool(config.get("cluster", {}).get("chief"))
     return task.get("type") == "worker" and task.get("index", 0) == 0 and not has_chief
+
+
+def predict_every_row(model, inputs, batch_size=4096):
+    """`model.predict` of every row of `inputs`, on every worker.
+
+    Under a multi-worker strategy `predict` splits the rows across workers;
+    evaluation and checkpoint selection need all of them on each worker, so
+    the model is then called directly, batch by batch.
+    """
+    if not is_multi_worker(model.distribute_strategy):
+        return model.predict(inputs, batch_size=batch_size, verbose=0)
+    rows = len(next(iter(inputs.values())))
+    parts = [
+        keras.ops.convert_to_numpy(
+            model({k: v[i : i + batch_size] for k, v in inputs.items()})
+        )
+        for i in range(0, rows, batch_size)
+    ]
+    return np.concatenate(parts)

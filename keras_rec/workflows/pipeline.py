@@ -70,7 +70,7 @@ def epoch_batches(inputs, batch_size, seed, epochs, start_epoch=0, labels=None):
 
 
 def distributed_epoch_batches(
-    strategy, inputs, batch_size, seed, epochs, start_epoch=0
+    strategy, inputs, batch_size, seed, epochs, start_epoch=0, labels=None
 ):
     """`epoch_batches` for a `tf.distribute` strategy; `batch_size` is global.
 
@@ -82,15 +82,25 @@ def distributed_epoch_batches(
     Returns:
         `(dataset, steps_per_epoch)`.
     """
-    dataset, steps = epoch_batches(inputs, batch_size, seed, epochs, start_epoch)
+    dataset, steps = epoch_batches(
+        inputs, batch_size, seed, epochs, start_epoch, labels=labels
+    )
     if strategy is None or not is_multi_worker(strategy):
         return dataset, steps
 
     def dataset_fn(context):
-        local, _ = epoch_batches(inputs, batch_size, seed, epochs, start_epoch)
+        local, _ = epoch_batches(
+            inputs, batch_size, seed, epochs, start_epoch, labels=labels
+        )
         size = context.get_per_replica_batch_size(batch_size)
         start = context.input_pipeline_id * size
-        return local.map(lambda x: {k: v[start : start + size] for k, v in x.items()})
+
+        def my_slice(x):
+            return {k: v[start : start + size] for k, v in x.items()}
+
+        if labels is None:
+            return local.map(my_slice)
+        return local.map(lambda x, y: (my_slice(x), y[start : start + size]))
 
     return strategy.distribute_datasets_from_function(dataset_fn), steps
 

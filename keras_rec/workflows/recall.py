@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_rec.distribute import is_multi_worker
+from keras_rec.distribute import predict_every_row
 from keras_rec.models.dssm import DSSM
 from keras_rec.models.youtube_dnn import YoutubeDNN
 from keras_rec.retrieval import AnnoyItemIndex
@@ -69,24 +69,9 @@ def build_recall_model(
 def embed(model, data, batch_size=4096):
     """`(user_vectors, item_vectors)` of the evaluation users and all items."""
     return (
-        _predict(model.user_model, data.eval_user_inputs, batch_size),
-        _predict(model.item_model, data.item_inputs, batch_size),
+        predict_every_row(model.user_model, data.eval_user_inputs, batch_size),
+        predict_every_row(model.item_model, data.item_inputs, batch_size),
     )
-
-
-def _predict(tower, inputs, batch_size):
-    if not is_multi_worker(tower.distribute_strategy):
-        return tower.predict(inputs, batch_size=batch_size, verbose=0)
-    # `predict` under a multi-worker strategy splits the rows across workers;
-    # every worker needs all of them here, so call the tower directly.
-    rows = len(next(iter(inputs.values())))
-    parts = [
-        keras.ops.convert_to_numpy(
-            tower({k: v[i : i + batch_size] for k, v in inputs.items()})
-        )
-        for i in range(0, rows, batch_size)
-    ]
-    return np.concatenate(parts)
 
 
 def exact_hit_rates(model, data, ks=KS):

@@ -9,13 +9,16 @@ import tensorflow as tf
 from sklearn.metrics import log_loss
 from sklearn.metrics import roc_auc_score
 
+from keras_rec.distribute import is_chief
 from keras_rec.distribute import make_strategy
+from keras_rec.distribute import predict_every_row
 from keras_rec.io_utils import atomic_directory
 from keras_rec.io_utils import write_json_atomic
 from keras_rec.models.dcn import DCN
 from keras_rec.models.deepfm import DeepFM
 from keras_rec.models.din import DIN
 from keras_rec.models.wdl import WDL
+from keras_rec.workflows.pipeline import distributed_epoch_batches
 from keras_rec.workflows.ranking_data import RANKING_DATASETS
 from keras_rec.workflows.ranking_data import load_ranking_data
 from keras_rec.workflows.report import markdown_table
@@ -97,7 +100,7 @@ def predict_scores(model, inputs, batch_size=4096):
     """Click probabilities `(n,)` as float64."""
     names = {t.name for t in model.inputs}
     x = {k: v for k, v in inputs.items() if k in names}
-    return model.predict(x, batch_size=batch_size, verbose=0)[:, 0].astype("float64")
+    return predict_every_row(model, x, batch_size)[:, 0].astype("float64")
 
 
 def auc_logloss(labels, scores):
@@ -189,14 +192,19 @@ def train_ranking(
 
     With a `tf.distribute` `strategy` (e.g. `MirroredStrategy`), the model is
     built and compiled in its scope and `fit` splits each global batch of
-    `batch_size` rows across its replicas.
+    `batch_size` rows across its replicas. Under a
+    `MultiWorkerMirroredStrategy` the batches come from
+    `distributed_epoch_batches` (the same global batches on every worker, each
+    keeping its slice; the last partial batch of each epoch is dropped), so a
+    run over several workers trains like one worker with that strategy.
 
     Returns:
         `(model, checkpoint_callback, seconds)`; the model holds the best
         epoch's weights.
     """
     keras.utils.set_random_seed(seed)
-    with (strategy or tf.distribute.get_strategy()).scope():
+    strategy = strategy or tf.distribute.get_strategy()
+    with strategy.scope():
         model = build_ranking_model(
             name, data, dnn_hidden_units, seed, (model_options or {}).get(name)
         )
@@ -207,14 +215,27 @@ def train_ranking(
     val_x = {k: v for k, v in data.validation[0].items() if k in names}
     checkpoint = BestEpochCheckpoint(val_x, data.validation[1], checkpoint_path)
     start = time.time()
-    model.fit(
-        x,
-        y,
-        batch_size=batch_size,
-        epochs=epochs,
-        verbose=verbose,
-        callbacks=[checkpoint],
-    )
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        dataset, steps = distributed_epoch_batches(
+            strategy, x, batch_size, seed, epochs, labels=y
+        )
+        model.fit(
+            dataset,
+            epochs=epochs,
+            steps_per_epoch=steps,
+            shuffle=False,
+            verbose=verbose,
+            callbacks=[checkpoint],
+        )
+    else:
+        model.fit(
+            x,
+            y,
+            batch_size=batch_size,
+            epochs=epochs,
+            verbose=verbose,
+            callbacks=[checkpoint],
+        )
     return model, checkpoint, time.time() - start
 
 
@@ -271,16 +292,10 @@ def run_ranking(
 ):
     """Runs the whole ranking job and returns the run directory and metrics.
 
-    `strategy`: `"default"` (one device) or `"mirrored"` (every local device,
-    `tf.distribute.MirroredStrategy`). Multi-worker training of rankers is
-    tested at the model level (tests/distribute) but not offered here.
+    `strategy`: `"default"` (one device), `"mirrored"` (every local device)
+    or `"multi-worker"` (`MultiWorkerMirroredStrategy` over the cluster in
+    `TF_CONFIG`; the chief alone writes the run directory).
     """
-    if strategy not in ("default", "mirrored"):
-        raise ValueError(
-            "Ranking jobs train with strategy 'default' or 'mirrored'; "
-            "multi-worker training of rankers is not offered by the CLI. "
-            f"Received: strategy={strategy!r}"
-        )
     if model_name not in RANKING_MODELS:
         raise ValueError(
             f"`model` must be one of {RANKING_MODELS}. Received: model={model_name!r}"
@@ -329,6 +344,11 @@ def run_ranking(
     checkpoint_path = os.path.join(
         base_dir, f".checkpoint-{dataset}-seed{seed}", "best.weights.h5"
     )
+    if not is_chief():
+        # Each worker of a multi-worker run keeps its own best weights.
+        checkpoint_path = checkpoint_path.replace(
+            "best.weights.h5", f"best-worker{os.getpid()}.weights.h5"
+        )
     model, checkpoint, train_seconds = train_ranking(
         model_name,
         data,
@@ -346,6 +366,11 @@ def run_ranking(
     rows = summary_rows(
         model_name, evaluation, checkpoint.best_epoch, checkpoint.best_auc
     )
+    if not is_chief():
+        # The other workers trained the same model; the chief alone writes
+        # the run directory.
+        _remove_checkpoint(checkpoint_path)
+        return None, {"model": model_name, "evaluation": evaluation}
     version = next_version(base_dir)
     run_dir = os.path.join(base_dir, str(version))
     metrics = {

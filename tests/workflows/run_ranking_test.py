@@ -132,7 +132,6 @@ def test_train_rejects_bad_ranking_arguments(argv, message, capsys):
     "argv, message",
     [
         (["train", "deepfm", "--synthetic-scale", "0"], "scale=0"),
-        (["train", "deepfm", "--strategy", "multi-worker"], "'multi-worker'"),
         (
             ["train", "deepfm", "--dataset", "criteo", "--data-dir", "/nowhere"],
             "/nowhere",
