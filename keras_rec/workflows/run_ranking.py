@@ -1,5 +1,6 @@
 """`keras-rec train deepfm|din|wdl|dcn`: load, split, train, pick, test, export, report."""
 
+import json
 import os
 import time
 
@@ -18,7 +19,9 @@ from keras_rec.models.dcn import DCN
 from keras_rec.models.deepfm import DeepFM
 from keras_rec.models.din import DIN
 from keras_rec.models.wdl import WDL
+from keras_rec.workflows.checkpointing import AtomicBackupAndRestore
 from keras_rec.workflows.pipeline import distributed_epoch_batches
+from keras_rec.workflows.pipeline import restored_epoch
 from keras_rec.workflows.ranking_data import RANKING_DATASETS
 from keras_rec.workflows.ranking_data import load_ranking_data
 from keras_rec.workflows.report import markdown_table
@@ -133,15 +136,37 @@ class BestEpochCheckpoint(keras.callbacks.Callback):
         path: str or None. A `.weights.h5` file for the best weights.
     """
 
-    def __init__(self, inputs, labels, path=None):
+    def __init__(self, inputs, labels, path=None, resume=False):
         super().__init__()
         self.inputs = inputs
         self.labels = labels
         self.path = path
+        self.resume = resume
         self.history = []
         self.best_epoch = None
         self.best_auc = -np.inf
         self._best_weights = None
+
+    @property
+    def _state_path(self):
+        return None if self.path is None else f"{self.path}.json"
+
+    def on_train_begin(self, logs=None):
+        # A resumed run (`resume`, with `AtomicBackupAndRestore`) takes the
+        # best epoch so far and the curves from the state written with the
+        # best weights; the best weights stay on disk until the end.
+        if not (self.resume and self.path and os.path.isfile(self._state_path)):
+            return
+        if not os.path.isfile(self.path):
+            return
+        with open(self._state_path, encoding="utf-8") as f:
+            state = json.load(f)
+        self.history = state["history"]
+        self.best_epoch, self.best_auc = state["best_epoch"], state["best_auc"]
+
+    def on_epoch_begin(self, epoch, logs=None):
+        # Epochs re-run after a restart replace their earlier records.
+        self.history = [h for h in self.history if h["epoch"] <= epoch]
 
     def on_epoch_end(self, epoch, logs=None):
         auc, loss = auc_logloss(self.labels, predict_scores(self.model, self.inputs))
@@ -156,11 +181,22 @@ class BestEpochCheckpoint(keras.callbacks.Callback):
                 "val_logloss": loss,
             }
         )
-        if self._best_weights is None or auc > self.best_auc:
+        if self.best_epoch is None or auc > self.best_auc:
             self.best_auc, self.best_epoch = auc, epoch + 1
             self._best_weights = self.model.get_weights()
             if self.path is not None:
                 self._write(self.path)
+        if self.path is not None:
+            # After the weights it describes: a crash in between re-runs this
+            # epoch (the backup marks it done later), which rewrites both.
+            write_json_atomic(
+                self._state_path,
+                {
+                    "best_epoch": self.best_epoch,
+                    "best_auc": self.best_auc,
+                    "history": self.history,
+                },
+            )
 
     def _write(self, path):
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -173,6 +209,8 @@ class BestEpochCheckpoint(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self._best_weights is not None:
             self.model.set_weights(self._best_weights)
+        elif self.best_epoch is not None and self.path and os.path.isfile(self.path):
+            self.model.load_weights(self.path)  # best epoch before a restart
 
 
 def train_ranking(
@@ -187,16 +225,21 @@ def train_ranking(
     checkpoint_path=None,
     model_options=None,
     strategy=None,
+    backup_dir=None,
 ):
     """Trains a ranker and keeps its best validation epoch.
 
+    Batches come from `distributed_epoch_batches`: shuffled per (seed, epoch),
+    the last partial batch of each epoch dropped. With `backup_dir`, every
+    epoch is backed up atomically (`AtomicBackupAndRestore`) and a run killed
+    and started again with the same arguments resumes from the last completed
+    epoch and ends with the same model as an uninterrupted run.
+
     With a `tf.distribute` `strategy` (e.g. `MirroredStrategy`), the model is
     built and compiled in its scope and `fit` splits each global batch of
-    `batch_size` rows across its replicas. Under a
-    `MultiWorkerMirroredStrategy` the batches come from
-    `distributed_epoch_batches` (the same global batches on every worker, each
-    keeping its slice; the last partial batch of each epoch is dropped), so a
-    run over several workers trains like one worker with that strategy.
+    `batch_size` rows across its replicas; under a
+    `MultiWorkerMirroredStrategy` every worker builds the same global batches
+    and keeps its slice, so several workers train like one.
 
     Returns:
         `(model, checkpoint_callback, seconds)`; the model holds the best
@@ -213,29 +256,28 @@ def train_ranking(
     x, y = data.train
     x = {k: v for k, v in x.items() if k in names}
     val_x = {k: v for k, v in data.validation[0].items() if k in names}
-    checkpoint = BestEpochCheckpoint(val_x, data.validation[1], checkpoint_path)
+    start_epoch = 0
+    callbacks = []
+    if backup_dir is not None:
+        start_epoch = min(restored_epoch(backup_dir), epochs)
+        callbacks.append(AtomicBackupAndRestore(backup_dir))
+    checkpoint = BestEpochCheckpoint(
+        val_x, data.validation[1], checkpoint_path, resume=start_epoch > 0
+    )
+    dataset, steps = distributed_epoch_batches(
+        strategy, x, batch_size, seed, epochs, start_epoch, labels=y
+    )
     start = time.time()
-    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        dataset, steps = distributed_epoch_batches(
-            strategy, x, batch_size, seed, epochs, labels=y
-        )
-        model.fit(
-            dataset,
-            epochs=epochs,
-            steps_per_epoch=steps,
-            shuffle=False,
-            verbose=verbose,
-            callbacks=[checkpoint],
-        )
-    else:
-        model.fit(
-            x,
-            y,
-            batch_size=batch_size,
-            epochs=epochs,
-            verbose=verbose,
-            callbacks=[checkpoint],
-        )
+    # The best-epoch callback comes before the backup: an epoch is considered
+    # for the best before it is marked done.
+    model.fit(
+        dataset,
+        epochs=epochs,
+        steps_per_epoch=steps,
+        shuffle=False,  # `epoch_batches` shuffles, deterministically per epoch
+        verbose=verbose,
+        callbacks=[checkpoint, *callbacks],
+    )
     return model, checkpoint, time.time() - start
 
 
@@ -344,11 +386,15 @@ def run_ranking(
     checkpoint_path = os.path.join(
         base_dir, f".checkpoint-{dataset}-seed{seed}", "best.weights.h5"
     )
+    # Killed and started again with the same command, training resumes from
+    # the last completed epoch kept here (deleted once training ends).
+    backup_dir = os.path.join(base_dir, f".backup-{dataset}-seed{seed}")
     if not is_chief():
-        # Each worker of a multi-worker run keeps its own best weights.
+        # Each worker of a multi-worker run keeps its own checkpoints.
         checkpoint_path = checkpoint_path.replace(
             "best.weights.h5", f"best-worker{os.getpid()}.weights.h5"
         )
+        backup_dir += f"-worker{os.getpid()}"
     model, checkpoint, train_seconds = train_ranking(
         model_name,
         data,
@@ -361,6 +407,7 @@ def run_ranking(
         checkpoint_path=checkpoint_path,
         model_options=settings.get("model_options"),
         strategy=make_strategy(strategy),
+        backup_dir=backup_dir,
     )
     evaluation = evaluate_ranking(model, data)
     rows = summary_rows(
@@ -417,8 +464,9 @@ def run_ranking(
 
 def _remove_checkpoint(path):
     folder = os.path.dirname(path)
-    if os.path.isfile(path):
-        os.remove(path)
+    for name in (path, f"{path}.json"):
+        if os.path.isfile(name):
+            os.remove(name)
     if os.path.isdir(folder) and not os.listdir(folder):
         os.rmdir(folder)
 

@@ -83,8 +83,11 @@ def test_saved_model_reproduces_model_predict(runs, data, model):
     expected = keras_model.predict(x, verbose=0)[:, 0]
     # The stored model is the best epoch's: it reproduces the test AUC.
     metrics = json.loads((run_dir / "metrics.json").read_text())
+    # Same batch size as the job's scoring: float32 sums depend on it.
     full = keras_model.predict(
-        {k: v for k, v in data.test[0].items() if k in names}, verbose=0
+        {k: v for k, v in data.test[0].items() if k in names},
+        batch_size=4096,
+        verbose=0,
     )[:, 0]
     assert auc_logloss(data.test[1], full)[0] == pytest.approx(
         metrics["evaluation"]["model"]["auc"], abs=1e-6
@@ -179,7 +182,15 @@ def test_best_epoch_checkpoint_restores_and_writes_the_best_weights(tmp_path):
     clone.load_weights(path)
     for a, b in zip(clone.get_weights(), model.get_weights()):
         np.testing.assert_array_equal(a, b)
-    assert [p.name for p in path.parent.iterdir()] == ["best.weights.h5"]
+    # Next to it, its state (for a resumed run): best epoch, AUC, curves; no
+    # temporary file left.
+    assert sorted(p.name for p in path.parent.iterdir()) == [
+        "best.weights.h5",
+        "best.weights.h5.json",
+    ]
+    state = json.loads((path.parent / "best.weights.h5.json").read_text())
+    assert state["best_epoch"] == checkpoint.best_epoch
+    assert state["history"] == checkpoint.history
 
 
 @pytest.mark.parametrize("model", ["wdl", "dcn"])
