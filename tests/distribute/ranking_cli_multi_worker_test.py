@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from tests.distribute.multi_worker_test import _env
-from tests.distribute.multi_worker_test import _free_ports
+from tests.distribute.cluster import run_workers
+from tests.distribute.cluster import worker_env
 
 ARGS = ["train", "deepfm", "--synthetic-scale", "0.1", "--epochs", "2"]
 ARGS += ["--batch-size", "256", "--strategy", "multi-worker", "--quiet"]
@@ -34,34 +34,12 @@ def test_two_workers_train_deepfm_like_one(tmp_path):
         capture_output=True,
         text=True,
         timeout=600,
-        env=_env(),
+        env=worker_env(),
     )
     assert single.returncode == 0, single.stderr[-3000:]
     reference = _metrics(tmp_path / "one")
 
-    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
-    processes = [
-        subprocess.Popen(
-            _command(tmp_path / "two"),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=_env(
-                {"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}}
-            ),
-        )
-        for i in range(2)
-    ]
-    outputs = []
-    try:
-        for process in processes:
-            outputs.append(process.communicate(timeout=600))
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-    for process, (_, stderr) in zip(processes, outputs):
-        assert process.returncode == 0, stderr[-3000:]
+    run_workers(_command(tmp_path / "two"))
     result = _metrics(tmp_path / "two")  # one run directory: the chief's
 
     for key in ("model", "constant"):

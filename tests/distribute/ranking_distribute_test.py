@@ -15,24 +15,17 @@ multi-worker `fit`; a plain functional model fails before the first step).
 """
 
 import json
-import os
 import pathlib
-import socket
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+from tests.distribute.cluster import run_workers
+from tests.distribute.cluster import worker_env
+
 SCRIPT = pathlib.Path(__file__).with_name("ranking_mirrored_script.py")
-
-
-def _env(tf_config=None):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    env.pop("TF_CONFIG", None)
-    if tf_config is not None:
-        env["TF_CONFIG"] = json.dumps(tf_config)
-    return env
 
 
 def _run(model):
@@ -41,7 +34,7 @@ def _run(model):
         capture_output=True,
         text=True,
         timeout=900,
-        env=_env(),
+        env=worker_env(),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -63,44 +56,12 @@ def test_mirrored_loss_curve_matches_single_device(model, tolerance):
     assert single[-5:].mean() < single[:5].mean() - 0.1
 
 
-def _free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 @pytest.mark.slow
 @pytest.mark.multiprocess
 def test_two_workers_train_deepfm_like_one():
     reference = _run("multi-worker")
-    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
-    processes = [
-        subprocess.Popen(
-            [sys.executable, str(SCRIPT), "multi-worker"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=_env(
-                {"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}}
-            ),
-        )
-        for i in range(2)
-    ]
-    outputs = []
-    try:
-        for process in processes:
-            outputs.append(process.communicate(timeout=600))
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-    for process, (_, stderr) in zip(processes, outputs):
-        assert process.returncode == 0, stderr[-3000:]
-    result = json.loads(outputs[0][0].strip().splitlines()[-1])
+    outputs = run_workers([sys.executable, str(SCRIPT), "multi-worker"])
+    result = json.loads(outputs[0].strip().splitlines()[-1])
     assert (reference["workers"], result["workers"]) == (1, 2)
     single, multi = np.array(reference["loss"]), np.array(result["loss"])
     assert len(single) == len(multi) > 20
