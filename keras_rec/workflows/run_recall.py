@@ -25,31 +25,17 @@ from keras_rec.workflows.report import plot_recall_at_k
 # Defaults per data set, then per (data set, model). MovieLens values were
 # chosen on the validation target (each user's second-to-last item), never on
 # the test target: see BENCHMARKS.md and bench/retrieval_quality.py.
+_COMMON = dict(
+    batch_size=256,
+    embedding_dim=32,
+    temperature=0.2,
+    learning_rate=1e-3,
+    recent=5,
+)
 RECALL_DEFAULTS = {
-    "synthetic": dict(
-        epochs=5,
-        batch_size=256,
-        embedding_dim=32,
-        temperature=0.2,
-        learning_rate=2e-3,
-        recent=5,
-    ),
-    "movielens-100k": dict(
-        epochs=20,
-        batch_size=256,
-        embedding_dim=32,
-        temperature=0.2,
-        learning_rate=1e-3,
-        recent=5,
-    ),
-    "movielens-1m": dict(
-        epochs=5,
-        batch_size=512,
-        embedding_dim=32,
-        temperature=0.2,
-        learning_rate=1e-3,
-        recent=5,
-    ),
+    "synthetic": {**_COMMON, "epochs": 5, "learning_rate": 2e-3},
+    "movielens-100k": {**_COMMON, "epochs": 20},
+    "movielens-1m": {**_COMMON, "epochs": 5, "batch_size": 512},
 }
 MODEL_DEFAULTS = {
     ("synthetic", "youtubednn"): dict(learning_rate=5e-3, num_sampled=200),
