@@ -84,10 +84,9 @@ class LazyAdam(keras.optimizers.Adam):
 
         # One row per distinct id: duplicates in the batch add up, as they
         # do in the dense gradient.
-        rows, position = tf.unique(gradient.indices)
-        grad = tf.math.unsorted_segment_sum(
-            tf.cast(gradient.values, variable.dtype), position, tf.shape(rows)[0]
-        )  # (touched, ...)
+        rows, grad = _sum_duplicates(
+            tf.cast(gradient.values, variable.dtype), gradient.indices
+        )  # (touched,), (touched, ...)
         index = self._get_variable_index(variable)
         m = self._momentums[index]
         v = self._velocities[index]
@@ -117,3 +116,34 @@ class LazyAdam(keras.optimizers.Adam):
         config = super().get_config()
         config.pop("amsgrad", None)
         return config
+
+
+def _sum_duplicates(values, indices):
+    """The distinct `indices` (first-seen order) and the sum of their `values`.
+
+    The sum is a product with a 0/1 sparse `(distinct, n)` matrix: on CPU,
+    TensorFlow's `SparseTensorDenseMatMul` adds the rows in the same order as
+    `unsorted_segment_sum` (so the result is bit for bit the same) and about
+    three times faster for a (4096 x 26, 16) batch of DeepFM gradients.
+    XLA has no such kernel: under `jit_compile` it stays a segment sum.
+    """
+    rows, position = tf.unique(indices, out_idx=tf.int64)
+    if values.shape.rank != 2 or _in_xla_context():
+        return rows, tf.math.unsorted_segment_sum(values, position, tf.size(rows))
+    n = tf.shape(position, out_type=tf.int64)[0]
+    selection = tf.sparse.SparseTensor(
+        tf.stack([position, tf.range(n)], axis=1),
+        tf.ones([n], values.dtype),
+        tf.stack([tf.size(rows, out_type=tf.int64), n]),
+    )
+    return rows, tf.sparse.sparse_dense_matmul(selection, values)
+
+
+def _in_xla_context():
+    """Whether the graph being traced is compiled by XLA (`jit_compile=True`)."""
+    try:
+        from tensorflow.python.ops import control_flow_util
+    except ImportError:  # A private module: if it moves, play safe.
+        return True
+    graph = tf.compat.v1.get_default_graph()
+    return control_flow_util.GraphOrParentsInXlaContext(graph)

@@ -4,11 +4,12 @@ import pytest
 import tensorflow as tf
 
 from keras_rec.optimizers import LazyAdam
+from keras_rec.optimizers.lazy_adam import _sum_duplicates
 
 VOCAB, DIM = 10, 3
 
 
-def _train(optimizer, batches, seed=3):
+def _train(optimizer, batches, seed=3, jit_compile=False):
     """Fits `Embedding` outputs to targets; returns (start table, layer, kinds).
 
     The loss of a row depends on that row only, so a row with the same
@@ -21,7 +22,7 @@ def _train(optimizer, batches, seed=3):
     start = layer.get_weights()[0].copy()
     variables = layer.trainable_variables
 
-    @tf.function
+    @tf.function(jit_compile=jit_compile)
     def step(x, y):
         with tf.GradientTape() as tape:
             loss = tf.reduce_sum(tf.square(layer(x) - y))
@@ -72,6 +73,26 @@ def test_duplicate_ids_are_summed_before_the_update():
         lazy_adam.apply([slices], [lazy])
     np.testing.assert_allclose(lazy.numpy()[[0, 3]], dense.numpy()[[0, 3]], rtol=1e-6)
     np.testing.assert_array_equal(lazy.numpy()[[1, 2, 4]], 1.0)
+
+
+def test_duplicate_sums_equal_unsorted_segment_sum_bit_for_bit():
+    rng = np.random.default_rng(5)
+    ids = tf.constant(rng.zipf(1.3, 20_000).astype("int32") % 3_000)
+    values = tf.constant(rng.normal(size=(20_000, 16)).astype("float32"))
+    rows, sums = _sum_duplicates(values, ids)
+    expected_rows, position = tf.unique(ids)
+    expected = tf.math.unsorted_segment_sum(values, position, tf.size(expected_rows))
+    np.testing.assert_array_equal(rows.numpy(), expected_rows.numpy())
+    np.testing.assert_array_equal(sums.numpy(), expected.numpy())
+
+
+def test_the_sparse_step_compiles_with_xla():
+    # XLA has no sparse matmul kernel: the step falls back to a segment sum.
+    batches = _batches(np.random.default_rng(0), steps=5)
+    _, plain, _ = _train(LazyAdam(0.01), batches)
+    _, xla, kinds = _train(LazyAdam(0.01), batches, jit_compile=True)
+    assert kinds == {"IndexedSlices"}
+    np.testing.assert_allclose(xla.get_weights()[0], plain.get_weights()[0], rtol=1e-6)
 
 
 def test_dense_gradients_take_the_adam_step_exactly():
