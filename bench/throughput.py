@@ -24,8 +24,10 @@ backward matmuls of a (batch, 429) x (429, 256, 128, 64, 1) MLP, i.e. the
 least work any implementation must do) and a plain Keras 3 DeepFM written
 the naive way (one `Embedding` per feature, `keras.optimizers.Adam`, which
 updates every row of every table at every step), trained with `model.fit` on
-the same dict: the "plain Keras 3 step"; and the library's DeepFM compiled
-with `keras.optimizers.Adam` instead of `LazyAdam` (before / after).
+the same dict: the "plain Keras 3 step"; the library's DeepFM compiled
+with `keras.optimizers.Adam` instead of `LazyAdam` (before / after); and
+the library's DeepFM with `fuse_tables=True` (one table and one gather for
+the 26 categorical features, one more for their linear weights).
 
 Data:
 
@@ -387,9 +389,14 @@ def run_model(name, args):
         batch = 4096
         columns, x, y = deepfm_data(rows)
 
-        def build():
+        def build(fuse_tables=False):
             return DeepFM(
-                columns, columns, (256, 128, 64), l2_reg_linear=0, l2_reg_embedding=0
+                columns,
+                columns,
+                (256, 128, 64),
+                l2_reg_linear=0,
+                l2_reg_embedding=0,
+                fuse_tables=fuse_tables,
             )
 
     else:
@@ -404,10 +411,10 @@ def run_model(name, args):
     out["rss_data_mb"] = peak_rss_mb()
     print(f"[{name}] {rows} rows, batch {batch}, {steps} steps/round; {load()}")
 
-    def new_model(optimizer=None, jit_compile="auto"):
+    def new_model(optimizer=None, jit_compile="auto", **kwargs):
         keras.utils.set_random_seed(0)
         optimizer = optimizer or make_optimizer(args.optimizer)
-        return compile_model(build(), optimizer, two_tower, jit_compile)
+        return compile_model(build(**kwargs), optimizer, two_tower, jit_compile)
 
     batches = materialise(x, y, batch, steps)
     runs = {
@@ -422,6 +429,9 @@ def run_model(name, args):
             new_model(jit_compile=True), x, y, batch, steps, dataset=False
         )
     if name == "deepfm":
+        runs["public_dict_fused"] = FitRun(
+            new_model(fuse_tables=True), x, y, batch, steps, dataset=False
+        )
         runs["public_dict_dense_adam"] = FitRun(
             new_model(keras.optimizers.Adam(1e-3)), x, y, batch, steps, dataset=False
         )
@@ -516,7 +526,8 @@ def table(results):
             lines.append("")
             lines.append(
                 "DeepFM (wall ex/s / CPU us per example): public dict "
-                f"{cell(r, 'public_dict')}; the same model with "
+                f"{cell(r, 'public_dict')}; with fuse_tables=True "
+                f"{cell(r, 'public_dict_fused')}; the same model with "
                 f"keras.optimizers.Adam {cell(r, 'public_dict_dense_adam')}; "
                 f"plain Keras 3 step (dense Adam) {cell(r, 'plain_keras')}; "
                 f"matmul-only bound {cell(r, 'matmul_bound')}. Public dict vs "

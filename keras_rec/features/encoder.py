@@ -1,11 +1,14 @@
 """`FeatureEncoder`: keras.Input layers and shared embedding tables for any model."""
 
+import itertools
+
 import keras
 
 from keras_rec.features.columns import DenseFeat
 from keras_rec.features.columns import SparseFeat
 from keras_rec.features.columns import VarLenSparseFeat
 from keras_rec.features.columns import check_feature_columns
+from keras_rec.layers.fused_embedding import FusedEmbedding
 from keras_rec.layers.linear import Linear
 from keras_rec.layers.masking import PaddingMask
 from keras_rec.layers.sequence_pooling import SequencePoolingLayer
@@ -36,6 +39,18 @@ class FeatureEncoder:
         l2_reg_embedding: float. L2 penalty on the embedding tables.
             Defaults to 0.
         seed: int. Seed of the table initializers. Defaults to 1024.
+        fuse_tables: bool. Store the tables of the scalar `SparseFeat`s that
+            share an `embedding_dim` (and `trainable`) in one `FusedEmbedding`
+            layer (`emb_fused_d<dim>`), and their linear weights likewise
+            (`linear_fused`), so a batch makes one gather, one sparse
+            gradient and one optimizer update per group instead of one per
+            table. Tables that need a lookup layer or that a
+            `VarLenSparseFeat` reads stay separate, as does a group of one.
+            The values (initial, looked up, regularised) are those of the
+            separate tables; only the variables' layout changes, and with it
+            `tables` / `linear_tables`, which then hold the separate tables
+            only (`fused_tables` / `fused_linear_tables` hold the rest).
+            Defaults to `False`.
 
     Example:
 
@@ -44,7 +59,9 @@ class FeatureEncoder:
     >>> model = keras.Model(encoder.input_list, keras.layers.Dense(1)(x))
     """
 
-    def __init__(self, feature_columns, l2_reg_embedding=0.0, seed=1024):
+    def __init__(
+        self, feature_columns, l2_reg_embedding=0.0, seed=1024, fuse_tables=False
+    ):
         self.feature_columns = check_feature_columns(feature_columns)
         if l2_reg_embedding < 0:
             raise ValueError(
@@ -72,35 +89,126 @@ class FeatureEncoder:
                         dtype="float32",
                         name=column.weight_name,
                     )
+        self.fuse_tables = bool(fuse_tables)
         self.tables = {}
         self.lookups = {}
         self.linear_tables = {}
+        self.fused_tables = {}
+        self.fused_linear_tables = {}
+        # embedding_name -> (FusedEmbedding, table index) of a fused table.
+        self._slots = {}
+        self._linear_slots = {}
+        members = []
         for i, column in enumerate(self.sparse_columns(self.feature_columns)):
             sparse = _as_sparse(column)
-            if sparse.embedding_name in self.tables:
-                continue
-            self.tables[sparse.embedding_name] = keras.layers.Embedding(
-                sparse.vocabulary_size,
-                sparse.embedding_dim,
-                embeddings_initializer=_with_seed(
-                    sparse.embeddings_initializer, None if seed is None else seed + i
-                ),
-                embeddings_regularizer=(
-                    keras.regularizers.L2(l2_reg_embedding)
-                    if l2_reg_embedding
-                    else None
-                ),
-                trainable=sparse.trainable,
-                name=f"emb_{sparse.embedding_name}",
-            )
-            if sparse.needs_lookup:
+            if sparse.needs_lookup and sparse.embedding_name not in self.lookups:
                 self.lookups[sparse.embedding_name] = _lookup_layer(sparse)
+            initializer = _with_seed(
+                sparse.embeddings_initializer, None if seed is None else seed + i
+            )
+            members.append((column, initializer))
+        self._add_tables(
+            members,
+            "emb",
+            self.tables,
+            self.fused_tables,
+            self._slots,
+            l2_reg_embedding,
+        )
         self._ids = {}
         self._embedded = {}
         self._pooled = {}
         self._dense = {}
         self._linear_terms = {}
         self._linear = {}
+        self._fused_lookups = {}
+
+    # ---------------------------------------------------------------- tables
+    def _fusable(self, column):
+        """Whether a column's table (and linear weights) may join a fused table."""
+        if not (self.fuse_tables and isinstance(column, SparseFeat)):
+            return False
+        return not column.needs_lookup and not any(
+            c.embedding_name == column.embedding_name
+            for c in self.varlen_columns(self.feature_columns)
+        )
+
+    def _add_tables(self, members, prefix, tables, fused, slots, l2_reg, width=None):
+        """Creates the tables of `members` [(column, initializer)], in place.
+
+        Tables already created and repeated embedding_names are skipped. A
+        fusable table joins the `FusedEmbedding` `<prefix>_fused_d<width>` of
+        its width and `trainable` if it has company there; any other gets its
+        own `Embedding` `<prefix>_<embedding_name>`. `width` defaults to the
+        column's `embedding_dim`.
+        """
+        regularizer = keras.regularizers.L2(l2_reg) if l2_reg else None
+        groups = {}
+        for column, initializer in members:
+            sparse = _as_sparse(column)
+            name = sparse.embedding_name
+            if name in tables or name in slots:
+                continue
+            # Linear weights (`width` given) are trained whatever the column says.
+            trainable = sparse.trainable if width is None else True
+            key = (width or sparse.embedding_dim, trainable)
+            group = groups.setdefault(key if self._fusable(column) else name, {})
+            group.setdefault(name, (sparse, initializer, trainable))
+        for key, group in groups.items():
+            if len(group) == 1:
+                ((name, (sparse, initializer, trainable)),) = group.items()
+                tables[name] = keras.layers.Embedding(
+                    sparse.vocabulary_size,
+                    width or sparse.embedding_dim,
+                    embeddings_initializer=initializer,
+                    embeddings_regularizer=regularizer,
+                    trainable=trainable,
+                    name=f"{prefix}_{name}",
+                )
+                continue
+            dim, trainable = key
+            name = f"{prefix}_fused_d{dim}" + ("" if trainable else "_frozen")
+            name += f"_{len(fused)}" if name in fused else ""
+            layer = FusedEmbedding(
+                [sparse.vocabulary_size for sparse, _, _ in group.values()],
+                dim,
+                [initializer for _, initializer, _ in group.values()],
+                regularizer,
+                trainable=trainable,
+                name=name,
+            )
+            fused[name] = layer
+            slots.update({n: (layer, k) for k, n in enumerate(group)})
+
+    def _blocks(self, columns, slots, separate):
+        """The sparse columns' lookups, in column order, one block per run.
+
+        A run of consecutive columns of one fused table is one gather,
+        `(batch, k, width)`; the other runs give `separate(run)`.
+        """
+        blocks = []
+        runs = itertools.groupby(
+            self.sparse_columns(columns),
+            key=lambda c: slots.get(c.embedding_name, (None,))[0],
+        )
+        for layer, run in runs:
+            run = list(run)
+            if layer is None:
+                blocks += separate(run)
+            else:
+                blocks.append(self._fused_lookup(run, slots))
+        return blocks
+
+    def _fused_lookup(self, columns, slots):
+        """`(batch, k, width)`: one gather of k columns from their fused table."""
+        layer = slots[columns[0].embedding_name][0]
+        key = (layer.name, tuple(c.name for c in columns))
+        if key not in self._fused_lookups:
+            self._fused_lookups[key] = layer(
+                [self.ids(c) for c in columns],
+                tables=tuple(slots[c.embedding_name][1] for c in columns),
+            )
+        return self._fused_lookups[key]
 
     # ------------------------------------------------------------------ inputs
     @property
@@ -168,6 +276,13 @@ class FeatureEncoder:
         """
         out = {}
         for column in self.sparse_columns(self._resolve(columns)):
+            if (
+                column.name not in self._embedded
+                and column.embedding_name in self._slots
+            ):
+                x = self._fused_lookup([column], self._slots)
+                x = keras.layers.Reshape(x.shape[-1:])(x)
+                self._embedded[column.name] = x
             if column.name not in self._embedded:
                 table = self.tables[column.embedding_name]
                 ids = self.ids(column)
@@ -212,18 +327,29 @@ class FeatureEncoder:
 
         All fields must share one embedding dimension.
         """
-        vectors = self.sparse_embedding_list(columns)
-        if not vectors:
+        blocks = self._embedding_blocks(columns)
+        if not blocks:
             raise ValueError("`stacked_embeddings` needs at least one sparse column.")
-        dims = {v.shape[-1] for v in vectors}
+        dims = {v.shape[-1] for v in blocks}
         if len(dims) != 1:
             raise ValueError(
                 "Stacking embeddings (e.g. for FM) needs one embedding_dim for all "
                 f"sparse features. Received dims: {sorted(dims)}"
             )
         dim = dims.pop()
-        return keras.layers.Concatenate(axis=1)(
-            [keras.layers.Reshape((1, dim))(v) for v in vectors]
+        blocks = [
+            v if len(v.shape) == 3 else keras.layers.Reshape((1, dim))(v)
+            for v in blocks
+        ]
+        return (
+            blocks[0] if len(blocks) == 1 else keras.layers.Concatenate(axis=1)(blocks)
+        )
+
+    def _embedding_blocks(self, columns):
+        """The sparse columns' embeddings: `(batch, k, d)` per fused run,
+        `(batch, d)` per other column (pooled if a sequence)."""
+        return self._blocks(
+            self._resolve(columns), self._slots, self.sparse_embedding_list
         )
 
     def dense_values(self, columns=None):
@@ -245,7 +371,12 @@ class FeatureEncoder:
 
     def dnn_input(self, columns=None):
         """Flattened concatenation of sparse embeddings and dense values."""
-        parts = self.sparse_embedding_list(columns)
+        parts = [
+            keras.layers.Reshape((v.shape[1] * v.shape[2],))(v)
+            if len(v.shape) == 3
+            else v
+            for v in self._embedding_blocks(columns)
+        ]
         dense = self.dense_values(columns)
         if dense is not None:
             parts.append(dense)
@@ -267,9 +398,29 @@ class FeatureEncoder:
         key = tuple(c.name for c in columns)
         if key in self._linear:
             return self._linear[key]
+        sparse_columns = self.sparse_columns(columns)
+        self._add_tables(
+            [
+                (
+                    column,
+                    _with_seed("random_normal", None if seed is None else seed + i),
+                )
+                for i, column in enumerate(sparse_columns)
+            ],
+            "linear",
+            self.linear_tables,
+            self.fused_linear_tables,
+            self._linear_slots,
+            l2_reg,
+            width=1,
+        )
         sparse_terms = [
-            self._linear_term(column, i, l2_reg, seed)
-            for i, column in enumerate(self.sparse_columns(columns))
+            keras.layers.Reshape(v.shape[1:2])(v) if len(v.shape) == 3 else v
+            for v in self._blocks(
+                sparse_columns,
+                self._linear_slots,
+                lambda run: [self._linear_term(c) for c in run],
+            )
         ]
         dense = self.dense_values(columns)
         sparse = None
@@ -292,25 +443,11 @@ class FeatureEncoder:
         self._linear[key] = logit
         return logit
 
-    def _linear_term(self, column, i, l2_reg, seed):
+    def _linear_term(self, column):
         """`(batch, 1)`: the linear weight of a sparse column (pooled if a sequence)."""
         if column.name in self._linear_terms:
             return self._linear_terms[column.name]
-        sparse = _as_sparse(column)
-        name = sparse.embedding_name
-        if name not in self.linear_tables:
-            self.linear_tables[name] = keras.layers.Embedding(
-                sparse.vocabulary_size,
-                1,
-                embeddings_initializer=_with_seed(
-                    "random_normal", None if seed is None else seed + i
-                ),
-                embeddings_regularizer=keras.regularizers.L2(l2_reg)
-                if l2_reg
-                else None,
-                name=f"linear_{name}",
-            )
-        term = self.linear_tables[name](self.ids(column))
+        term = self.linear_tables[column.embedding_name](self.ids(column))
         if isinstance(column, VarLenSparseFeat):
             key, mode = (
                 (self.inputs[column.length_name], "length")

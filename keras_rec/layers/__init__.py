@@ -9,6 +9,7 @@ from keras_rec.layers.cosine_similarity import L2Normalization
 from keras_rec.layers.cross_network import CrossNet
 from keras_rec.layers.fm import FM
 from keras_rec.layers.frequency_estimator import StreamingFrequencyEstimator
+from keras_rec.layers.fused_embedding import FusedEmbedding
 from keras_rec.layers.in_batch_softmax import InBatchSoftmax
 from keras_rec.layers.item_feature_table import ItemFeatureTable
 from keras_rec.layers.linear import Linear
@@ -27,6 +28,7 @@ __all__ = [
     "StreamingFrequencyEstimator",
     "DNN",
     "FM",
+    "FusedEmbedding",
     "AttentionPoolingLayer",
     "CosinSimilarity",
     "CosineSimilarity",

@@ -30,6 +30,7 @@ def DCN(
     dnn_use_bn=False,
     seed=1024,
     task="binary",
+    fuse_tables=False,
 ):
     """Deep & Cross Network: explicit bounded-degree crosses next to a DNN.
 
@@ -56,6 +57,10 @@ def DCN(
         dnn_use_bn: bool. Defaults to `False`.
         seed: int. Defaults to 1024.
         task: str. `"binary"` or `"regression"`. Defaults to `"binary"`.
+        fuse_tables: bool. One table (and one linear table) for the scalar
+            sparse features of one embedding_dim, looked up in one gather;
+            see `FeatureEncoder`. Same values, other variable layout.
+            Defaults to `False`.
 
     Returns:
         A functional `keras.Model` returning `(batch, 1)`.
@@ -102,7 +107,9 @@ def DCN(
     linear_columns, dnn_columns = check_column_lists(
         linear_feature_columns, dnn_feature_columns, True
     )
-    encoder = FeatureEncoder(linear_columns + dnn_columns, l2_reg_embedding, seed)
+    encoder = FeatureEncoder(
+        linear_columns + dnn_columns, l2_reg_embedding, seed, fuse_tables
+    )
 
     x0 = encoder.dnn_input(dnn_columns)  # (batch, d)
     branches = []

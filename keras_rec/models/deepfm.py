@@ -26,6 +26,7 @@ def DeepFM(
     dnn_use_bn=False,
     seed=1024,
     task="binary",
+    fuse_tables=False,
 ):
     """Deep Factorization Machine: FM and a DNN side by side on one embedding.
 
@@ -55,6 +56,10 @@ def DeepFM(
         seed: int. Seed of the initializers and dropout. Defaults to 1024.
         task: str. `"binary"` (click probability) or `"regression"`.
             Defaults to `"binary"`.
+        fuse_tables: bool. One table (and one linear table) for the scalar
+            sparse features of one embedding_dim, looked up in one gather;
+            see `FeatureEncoder`. Same values, other variable layout.
+            Defaults to `False`.
 
     Returns:
         A functional `keras.Model` taking the feature inputs (a dict by
@@ -88,7 +93,9 @@ def DeepFM(
             "DeepFM's FM part needs at least one SparseFeat or VarLenSparseFeat in "
             f"`dnn_feature_columns`. Received: dnn_feature_columns={dnn_columns!r}"
         )
-    encoder = FeatureEncoder(linear_columns + dnn_columns, l2_reg_embedding, seed)
+    encoder = FeatureEncoder(
+        linear_columns + dnn_columns, l2_reg_embedding, seed, fuse_tables
+    )
 
     logits = [
         encoder.linear_logit(linear_columns, l2_reg=l2_reg_linear, seed=seed),

@@ -20,6 +20,7 @@ def WDL(
     dnn_use_bn=False,
     seed=1024,
     task="binary",
+    fuse_tables=False,
 ):
     """Wide & Deep: memorisation by a linear model, generalisation by a DNN.
 
@@ -40,6 +41,10 @@ def WDL(
         dnn_use_bn: bool. Defaults to `False`.
         seed: int. Defaults to 1024.
         task: str. `"binary"` or `"regression"`. Defaults to `"binary"`.
+        fuse_tables: bool. One table (and one linear table) for the scalar
+            sparse features of one embedding_dim, looked up in one gather;
+            see `FeatureEncoder`. Same values, other variable layout.
+            Defaults to `False`.
 
     Returns:
         A functional `keras.Model` returning `(batch, 1)`; its logits are the
@@ -66,7 +71,9 @@ def WDL(
     linear_columns, dnn_columns = check_column_lists(
         linear_feature_columns, dnn_feature_columns, dnn_hidden_units
     )
-    encoder = FeatureEncoder(linear_columns + dnn_columns, l2_reg_embedding, seed)
+    encoder = FeatureEncoder(
+        linear_columns + dnn_columns, l2_reg_embedding, seed, fuse_tables
+    )
 
     logits = [encoder.linear_logit(linear_columns, l2_reg=l2_reg_linear, seed=seed)]
     if dnn_hidden_units:
