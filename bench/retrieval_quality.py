@@ -19,6 +19,7 @@ item, the last one dropped), never on the test target.
 """
 
 import argparse
+import ast
 import os
 import sys
 import time
@@ -41,6 +42,16 @@ COLUMNS = (
 )
 
 
+def _parse_option(text):
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise SystemExit(f"--option must be KEY=VALUE. Received: {text!r}")
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key, value
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", default="movielens-100k")
@@ -59,7 +70,16 @@ def main(argv=None):
     parser.add_argument("--temperature", type=float, default=None)
     parser.add_argument("--num-sampled", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra model option, e.g. logq_correction=False or dropout=0.1 "
+        "(value parsed as a Python literal); repeatable",
+    )
     args = parser.parse_args(argv)
+    options = dict(_parse_option(o) for o in args.option)
     overrides = {
         "epochs": args.epochs,
         "learning_rate": args.learning_rate,
@@ -74,8 +94,6 @@ def main(argv=None):
     for name in args.models.split(","):
         defaults = recall_settings(args.dataset, name)
         defaults.update({k: v for k, v in overrides.items() if v is not None})
-        if name == "dssm":
-            defaults.pop("num_sampled", None)  # DSSM: in-batch negatives only
         print(f"{name}: {defaults}", file=sys.stderr)
         data = prepare_recall_data(
             interactions,
@@ -98,11 +116,10 @@ def main(argv=None):
                 seed=seed,
                 verbose=0,
                 monitor=args.holdout == "validation",
-                **(
-                    {"num_sampled": defaults["num_sampled"]}
-                    if "num_sampled" in defaults
-                    else {}
-                ),
+                **{
+                    **{k: v for k, v in defaults.items() if k == "num_sampled"},
+                    **options,
+                },
             )
             report, _ = evaluate_recall(model, data)
             for key, label in (

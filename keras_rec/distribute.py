@@ -68,3 +68,32 @@ def predict_every_row(model, inputs, batch_size=4096):
         for i in range(0, rows, batch_size)
     ]
     return np.concatenate(parts)
+
+
+def resolve_jit_compile(model, jit_compile, run_eagerly=None):
+    """`jit_compile="auto"` -> True, except under a strategy or run eagerly.
+
+    Keras resolves `"auto"` to False on CPU-only machines; models whose step
+    is dense math (the two towers, DIN's attention) are faster under XLA
+    there too, so they resolve it here. Keras also turns XLA off under
+    `tf.distribute`, and so does this.
+    """
+    if jit_compile != "auto":
+        return jit_compile
+    distributed = tf.distribute.has_strategy() or not isinstance(
+        model.distribute_strategy, type(tf.distribute.get_strategy())
+    )
+    return not (run_eagerly or distributed)
+
+
+def restore_compile(model, config, drop=()):
+    """`compile_from_config` for models that override `compile`.
+
+    Keras skips restoring the compile state of such models (with a warning);
+    this compiles `model` from the saved config (minus the `drop` keys) and
+    builds the optimizer so its saved variables can load.
+    """
+    config = keras.saving.deserialize_keras_object(config)
+    model.compile(**{k: v for k, v in config.items() if k not in drop})
+    if getattr(model, "optimizer", None) is not None and model.built:
+        model.optimizer.build(model.trainable_variables)

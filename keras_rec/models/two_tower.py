@@ -7,6 +7,8 @@ from keras import ops
 
 from keras_rec.api_export import keras_rec_export
 from keras_rec.distribute import is_multi_worker
+from keras_rec.distribute import resolve_jit_compile
+from keras_rec.distribute import restore_compile
 from keras_rec.layers.cosine_similarity import CosinSimilarity
 from keras_rec.layers.cosine_similarity import check_temperature
 from keras_rec.layers.frequency_estimator import StreamingFrequencyEstimator
@@ -385,24 +387,32 @@ class TwoTowerModel(keras.Model):
     def metrics(self):
         return [self.loss_tracker]
 
-    def compile(self, optimizer="adam", **kwargs):
-        """Like `keras.Model.compile`; the loss is the model's own objective."""
+    def compile(self, optimizer="adam", jit_compile="auto", **kwargs):
+        """Like `keras.Model.compile`; the loss is the model's own objective.
+
+        `jit_compile="auto"` (the default) compiles the train step with XLA
+        also on CPU-only machines, where Keras itself would not: the towers'
+        dense math fuses well and `fit` runs 1.3-1.4x faster (BENCHMARKS.md,
+        training throughput). It stays off under a `tf.distribute` strategy
+        and with `run_eagerly=True`, as in Keras, and for sampled negatives
+        (`num_sampled > 0`), whose candidate samplers XLA cannot compile.
+        """
         if kwargs.get("loss") is not None:
             raise ValueError(
                 "TwoTowerModel trains with its own objective (loss_type="
                 f"{self.loss_type!r}); do not pass `loss`. Received: "
                 f"loss={kwargs['loss']!r}"
             )
-        super().compile(optimizer=optimizer, **kwargs)
+        if jit_compile == "auto" and self.sampler is not None:
+            # TensorFlow's candidate samplers have no XLA kernel.
+            jit_compile = False
+        jit_compile = resolve_jit_compile(self, jit_compile, kwargs.get("run_eagerly"))
+        super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
 
     def compile_from_config(self, config):
         # Keras skips (with a warning) restoring the compile state of models
         # that override `compile`; ours only rejects a loss, so restore it.
-        config = keras.saving.deserialize_keras_object(config)
-        self.compile(**{k: v for k, v in config.items() if k != "loss"})
-        if self.optimizer is not None and self.built:
-            # Optimizer variables must exist before their saved values load.
-            self.optimizer.build(self.trainable_variables)
+        restore_compile(self, config, drop=("loss",))
 
     # ---------------------------------------------------------- serialization
     def get_config(self):

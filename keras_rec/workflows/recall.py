@@ -29,19 +29,28 @@ def build_recall_model(
     temperature=0.05,
     hidden_units=(128,),
     seed=1024,
-    num_sampled=200,
+    num_sampled=None,
     dropout=0.0,
+    **options,
 ):
     """A `DSSM` or `YoutubeDNN` over `data`'s feature columns.
 
     Both towers end in `embedding_dim` units (the item embedding width), so
-    YoutubeDNN's item side can be the item embedding table itself.
+    YoutubeDNN's item side can be the item embedding table itself. Other
+    keyword `options` (e.g. `logq_correction`, `l2_reg_embedding`) go to the
+    model builder unchanged.
     """
     if name not in RECALL_MODELS:
         raise ValueError(f"`name` must be one of {RECALL_MODELS}. Received: {name!r}")
     width = data.item_columns[0].embedding_dim
     units = (*hidden_units, width)
+    # Distinct negatives, drawn from the items seen in training.
+    drawable = min(data.num_items - 3, int((data.item_counts[1:] > 0).sum()) - 1)
     if name == "dssm":
+        if num_sampled:  # mixed negatives: in-batch plus shared sampled items
+            options.update(
+                num_sampled=min(num_sampled, drawable), item_counts=data.item_counts
+            )
         return DSSM(
             data.user_columns,
             data.item_columns,
@@ -50,6 +59,7 @@ def build_recall_model(
             dnn_dropout=dropout,
             temperature=temperature,
             seed=seed,
+            **options,
         )
     return YoutubeDNN(
         data.user_columns,
@@ -57,12 +67,10 @@ def build_recall_model(
         user_dnn_hidden_units=units,
         dnn_dropout=dropout,
         temperature=temperature,
-        # Distinct negatives, drawn from the items seen in training.
-        num_sampled=min(
-            num_sampled, data.num_items - 3, int((data.item_counts[1:] > 0).sum()) - 1
-        ),
+        num_sampled=min(200 if num_sampled is None else num_sampled, drawable),
         item_counts=data.item_counts,
         seed=seed,
+        **options,
     )
 
 
@@ -119,6 +127,7 @@ def train_recall(
     strategy=None,
     best_metric=None,
     best_dir=None,
+    ema_momentum=None,
     **model_kwargs,
 ):
     """Builds and trains a recall model; returns `(model, curves, seconds)`.
@@ -154,7 +163,13 @@ def train_recall(
         model = build_recall_model(
             name, data, temperature=temperature, seed=seed, **model_kwargs
         )
-        model.compile(keras.optimizers.Adam(learning_rate))
+        model.compile(
+            keras.optimizers.Adam(
+                learning_rate,
+                use_ema=ema_momentum is not None,
+                ema_momentum=ema_momentum or 0.99,
+            )
+        )
     start_epoch = 0
     extra = list(callbacks)
     if backup_dir is not None:

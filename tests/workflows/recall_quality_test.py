@@ -103,3 +103,16 @@ def test_youtubednn_negatives_are_capped_at_the_drawable_items(data):
         "youtubednn", dataclasses.replace(data, item_counts=counts), num_sampled=10**6
     )
     assert model.num_sampled == int((counts[1:] > 0).sum()) - 1
+
+
+def test_dssm_mixed_negatives_and_model_options(data):
+    # DSSM draws no extra negatives unless asked (in-batch only) ...
+    plain = build_recall_model("dssm", data)
+    assert plain.num_sampled == 0 and plain.sampler is None
+    # ... and with `num_sampled`, in-batch plus shared sampled negatives,
+    # capped like YoutubeDNN's; other options reach the builder unchanged.
+    mixed = build_recall_model("dssm", data, num_sampled=10**6, logq_correction=False)
+    drawable = int((data.item_counts[1:] > 0).sum()) - 1
+    assert mixed.num_sampled == min(drawable, data.num_items - 3)
+    assert mixed.sampler is not None
+    assert mixed.logq_correction is False
