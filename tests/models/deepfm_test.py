@@ -24,7 +24,9 @@ DEEPFM_OVER_LINEAR_AUC = 0.05
 def _model_and_inputs():
     keras.utils.set_random_seed(1)
     columns = tiny_columns()
-    model = DeepFM(columns, columns, dnn_hidden_units=(8, 4), seed=3)
+    # One table per feature, so the tests can read each feature's rows; the
+    # fused default computes the same (tests/features/fused_tables_test.py).
+    model = DeepFM(columns, columns, dnn_hidden_units=(8, 4), seed=3, fuse_tables=False)
     prediction = model.get_layer("prediction")
     prediction.set_weights([np.array([0.3], "float32")])  # a non-zero global bias
     return model, for_model(model, tiny_inputs(n=12, seed=2))
