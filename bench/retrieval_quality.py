@@ -70,6 +70,8 @@ def main(argv=None):
     parser.add_argument("--temperature", type=float, default=None)
     parser.add_argument("--num-sampled", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--embedding-dim", type=int, default=None)
+    parser.add_argument("--recent", type=int, default=None)
     parser.add_argument(
         "--option",
         action="append",
@@ -86,6 +88,8 @@ def main(argv=None):
         "temperature": args.temperature,
         "num_sampled": args.num_sampled,
         "batch_size": args.batch_size,
+        "embedding_dim": args.embedding_dim,
+        "recent": args.recent,
     }
 
     interactions, users = load_recall_dataset(args.dataset, args.data_dir)

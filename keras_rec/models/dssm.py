@@ -12,6 +12,9 @@ from keras_rec.models.two_tower import USER_EMBEDDING
 from keras_rec.models.two_tower import TwoTowerModel
 
 
+_ITEM_SEED_OFFSET = 10_007
+
+
 def DSSM(
     user_feature_columns,
     item_feature_columns,
@@ -92,7 +95,10 @@ def DSSM(
             dropout_rate=dnn_dropout,
             use_bn=dnn_use_bn,
             output_activation="linear",
-            seed=seed,
+            # Each tower its own seeds: with one seed, both towers drew the
+            # same dropout masks for a row, a pattern the in-batch softmax
+            # could match users to their items by (a shortcut, not a signal).
+            seed=seed if seed is None or side == "user" else seed + _ITEM_SEED_OFFSET,
             name=f"{side}_dnn",
         )(x)
         return L2Normalization(name=f"{side}_embedding")(x)

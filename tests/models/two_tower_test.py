@@ -130,3 +130,25 @@ def test_bad_arguments_name_the_argument():
     model = DSSM(user, item, (16, DIM), (16, DIM))
     with pytest.raises(ValueError, match="loss"):
         model.compile("adam", loss="mse")
+
+
+def test_tower_dropout_masks_do_not_leak_the_pairing():
+    # Users and items drawn independently: nothing to learn beyond a flat
+    # popularity, so the in-batch loss must stay near log(batch). When both
+    # towers shared one dropout seed, a row's user and item got the same
+    # mask, and the model matched pairs by it: the loss fell far below.
+    rng = np.random.default_rng(0)
+    n, batch = 4096, 64
+    x = {
+        "hist_item_id": rng.integers(0, NUM_ITEMS, size=(n, 5)).astype("int32"),
+        "gender": rng.integers(1, 3, size=n).astype("int32"),
+        "age": rng.random((n, 1)).astype("float32"),
+        "item_id": rng.integers(1, NUM_ITEMS, size=n).astype("int32"),
+    }
+    user, item = _columns()
+    keras.utils.set_random_seed(0)
+    model = DSSM(user, item, (32, DIM), (32, DIM), dnn_dropout=0.5, temperature=0.05)
+    model.compile(keras.optimizers.Adam(1e-2))
+    history = model.fit(x, batch_size=batch, epochs=3, verbose=0)
+    # Accidental hits are removed, so the floor is a little under log(64).
+    assert history.history["loss"][-1] > 0.8 * np.log(batch)
