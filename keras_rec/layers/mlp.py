@@ -23,7 +23,9 @@ class DNN(keras.layers.Layer):
             `activation` (e.g. `"linear"` for a tower output). Defaults to
             `None` (same as the others).
         kernel_initializer: str or dict. Defaults to `"glorot_normal"`.
-        seed: int. Seed of the dropout and initializers. Defaults to `None`.
+        seed: int. Seed of the initializers (and of the dropout unless
+            `dropout_seed` is given). Defaults to `None`.
+        dropout_seed: int. Seed of the dropout masks. Defaults to `seed`.
         **kwargs: base `Layer` arguments.
 
     Call arguments:
@@ -46,6 +48,7 @@ class DNN(keras.layers.Layer):
         output_activation=None,
         kernel_initializer="glorot_normal",
         seed=None,
+        dropout_seed=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -69,6 +72,9 @@ class DNN(keras.layers.Layer):
         self.output_activation = output_activation
         self.kernel_initializer = kernel_initializer
         self.seed = seed
+        self.dropout_seed = dropout_seed
+        if dropout_seed is None:
+            dropout_seed = seed
         # Like `Dense`: position-wise, so a (batch, T) mask stays valid.
         self.supports_masking = True
         regularizer = keras.regularizers.L2(l2_reg) if l2_reg else None
@@ -101,7 +107,7 @@ class DNN(keras.layers.Layer):
                 self.dropouts.append(
                     keras.layers.Dropout(
                         dropout_rate,
-                        seed=None if seed is None else seed + i,
+                        seed=None if dropout_seed is None else dropout_seed + i,
                         name=f"dropout_{i}",
                     )
                 )
@@ -145,4 +151,5 @@ class DNN(keras.layers.Layer):
             "output_activation": self.output_activation,
             "kernel_initializer": self.kernel_initializer,
             "seed": self.seed,
+            "dropout_seed": self.dropout_seed,
         }

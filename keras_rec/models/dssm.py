@@ -11,7 +11,6 @@ from keras_rec.models.two_tower import ITEM_EMBEDDING
 from keras_rec.models.two_tower import USER_EMBEDDING
 from keras_rec.models.two_tower import TwoTowerModel
 
-
 _ITEM_SEED_OFFSET = 10_007
 
 
@@ -95,10 +94,15 @@ def DSSM(
             dropout_rate=dnn_dropout,
             use_bn=dnn_use_bn,
             output_activation="linear",
-            # Each tower its own seeds: with one seed, both towers drew the
-            # same dropout masks for a row, a pattern the in-batch softmax
-            # could match users to their items by (a shortcut, not a signal).
-            seed=seed if seed is None or side == "user" else seed + _ITEM_SEED_OFFSET,
+            # Layers of the same shape start from the same kernels in both
+            # towers (better on the validation target than independent
+            # ones), but each tower draws its own dropout masks: with one
+            # dropout seed, a row's user and item got the same mask, a
+            # pattern the in-batch softmax matched pairs by.
+            seed=seed,
+            dropout_seed=(
+                seed if seed is None or side == "user" else seed + _ITEM_SEED_OFFSET
+            ),
             name=f"{side}_dnn",
         )(x)
         return L2Normalization(name=f"{side}_embedding")(x)
