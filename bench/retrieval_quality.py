@@ -73,6 +73,11 @@ def main(argv=None):
     parser.add_argument("--embedding-dim", type=int, default=None)
     parser.add_argument("--recent", type=int, default=None)
     parser.add_argument(
+        "--jit-compile",
+        action="store_true",
+        help="compile the train step with XLA (not the default of the two towers)",
+    )
+    parser.add_argument(
         "--option",
         action="append",
         default=[],
@@ -120,6 +125,7 @@ def main(argv=None):
                 seed=seed,
                 verbose=0,
                 monitor=args.holdout == "validation",
+                jit_compile=True if args.jit_compile else "auto",
                 **{
                     **{k: v for k, v in defaults.items() if k == "num_sampled"},
                     **options,

@@ -73,15 +73,17 @@ def predict_every_row(model, inputs, batch_size=4096):
 def resolve_jit_compile(model, jit_compile, run_eagerly=None):
     """`jit_compile="auto"` -> True, except under a strategy or run eagerly.
 
-    Keras resolves `"auto"` to False on CPU-only machines; models whose step
-    is dense math (the two towers, DIN's attention) are faster under XLA
-    there too, so they resolve it here. Keras also turns XLA off under
-    `tf.distribute`, and so does this.
+    Keras resolves `"auto"` to False on CPU-only machines; a model whose
+    step is dense math (DIN's attention) is faster under XLA there too, so
+    it resolves `"auto"` here. Keras also turns XLA off under
+    `tf.distribute` (the model built in a strategy's scope, or compiled in
+    one), and so does this.
     """
     if jit_compile != "auto":
         return jit_compile
-    distributed = tf.distribute.has_strategy() or not isinstance(
-        model.distribute_strategy, type(tf.distribute.get_strategy())
+    distributed = (
+        tf.distribute.has_strategy()
+        or model.distribute_strategy is not tf.distribute.get_strategy()
     )
     return not (run_eagerly or distributed)
 

@@ -42,7 +42,7 @@ class FeatureEncoder:
         fuse_tables: bool. Store the tables of the scalar `SparseFeat`s that
             share an `embedding_dim` (and `trainable`) in one `FusedEmbedding`
             layer (`emb_fused_d<dim>`), and their linear weights likewise
-            (`linear_fused`), so a batch makes one gather, one sparse
+            (`linear_fused_d1`), so a batch makes one gather, one sparse
             gradient and one optimizer update per group instead of one per
             table. Tables that need a lookup layer or that a
             `VarLenSparseFeat` reads stay separate, as does a group of one.

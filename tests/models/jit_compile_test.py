@@ -74,6 +74,10 @@ def test_off_under_a_strategy():
         model = _din()
         _compile(model)
     assert model.jit_compile is False
+    # Built in a strategy's scope, compiled outside it: still off.
+    with tf.distribute.OneDeviceStrategy("/cpu:0").scope():
+        model = _din()
+    assert _compile(model).jit_compile is False
 
 
 @pytest.mark.parametrize("build", [_dssm, _din], ids=["dssm", "din"])

@@ -6,15 +6,11 @@ SIGKILL, runs the same command again, and compares the final metrics and the
 item embeddings with those of an uninterrupted run.
 """
 
-import json
-import os
-import signal
-import subprocess
-import sys
-import time
-
 import numpy as np
 import pytest
+
+from tests.workflows.killed_job import kill_after_first_backup
+from tests.workflows.killed_job import run
 
 ARGS = [
     "train",
@@ -32,56 +28,15 @@ ARGS = [
     "--quiet",
 ]
 
-# Makes TensorFlow's kernels deterministic, then runs the CLI.
-LAUNCHER = (
-    "import sys, tensorflow as tf; tf.config.experimental.enable_op_determinism(); "
-    "from keras_rec.cli import main; sys.exit(main(sys.argv[1:]))"
-)
-
-
-def _command(output):
-    return [sys.executable, "-c", LAUNCHER, *ARGS, "--output", str(output)]
-
-
-def _env():
-    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONHASHSEED": "0"}
-
-
-def _run(output):
-    subprocess.run(
-        _command(output), check=True, env=_env(), capture_output=True, timeout=600
-    )
-    with open(output / "dssm" / "1" / "metrics.json", encoding="utf-8") as f:
-        return json.load(f)
-
 
 @pytest.mark.slow
 @pytest.mark.multiprocess
 def test_sigkill_mid_training_then_resume_gives_the_same_result(tmp_path):
-    reference = _run(tmp_path / "uninterrupted")
-
+    reference = run(ARGS, tmp_path / "uninterrupted")
     output = tmp_path / "killed"
-    backup = output / "dssm" / ".backup-synthetic-seed7" / "training_metadata.json"
-    process = subprocess.Popen(
-        _command(output),
-        env=_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 300
-    while not backup.exists():
-        assert process.poll() is None, "training ended before the first backup"
-        assert time.time() < deadline, "no backup written within 300 s"
-        time.sleep(0.05)
-    time.sleep(0.5)  # into the second epoch
-    assert process.poll() is None, "training ended before it could be killed"
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=30)
-    assert process.returncode == -signal.SIGKILL
-    assert json.loads(backup.read_text())["epoch"] >= 1
-    assert not (output / "dssm" / "1").exists()  # nothing half-written in place
+    backup = kill_after_first_backup(ARGS, output, delay=0.5)
 
-    resumed = _run(output)
+    resumed = run(ARGS, output)
     assert not backup.parent.exists()  # the backup is removed after training
     for key in ("exact", "annoy"):
         for setting in ("include_seen", "exclude_seen"):
