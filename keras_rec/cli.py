@@ -39,7 +39,13 @@ def _cmd_train(args):
     if args.model in RANKING_MODELS:
         from keras_rec.workflows.run_ranking import run_ranking
 
-        run_ranking(args.model, strategy=args.strategy, **_common_train_kwargs(args))
+        shuffle = None if args.order is None else args.order == "shuffled"
+        run_ranking(
+            args.model,
+            strategy=args.strategy,
+            shuffle=shuffle,
+            **_common_train_kwargs(args),
+        )
         return 0
     raise ValueError(f"Unknown model {args.model!r}")
 
@@ -166,6 +172,13 @@ def build_parser():
         help="recall models: train on the validation protocol, keep the epoch "
         "with the best validation HitRate@50, then evaluate on the test target",
     )
+    train.add_argument(
+        "--order",
+        default=None,
+        choices=("shuffled", "time"),
+        help="rankers: shuffle the training rows each epoch, or train in time "
+        "order (default: time on MovieLens, shuffled elsewhere)",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=_cmd_train)
 
@@ -234,6 +247,11 @@ def _check_train_args(parser, args):
                 "folder). Received: --data-dir None"
             )
         return
+    if args.order is not None:
+        parser.error(
+            "--order is for rankers (deepfm, din, wdl, dcn); recall models "
+            f"shuffle their examples. Received: {args.model} --order {args.order}"
+        )
     if args.dataset == "criteo":
         parser.error(
             "--dataset criteo has no user histories, so it cannot train a recall "

@@ -80,3 +80,23 @@ def test_select_best_reaches_the_recall_job_and_is_refused_for_rankers(
         main(["train", "deepfm", "--select-best"])
     assert exit_info.value.code == 2
     assert "Received: deepfm --select-best" in capsys.readouterr().err
+
+
+def test_order_reaches_the_ranking_job_and_is_refused_for_recall(monkeypatch, capsys):
+    import keras_rec.workflows.run_ranking as run_ranking_module
+
+    received = []
+
+    def fake_run_ranking(model, **kwargs):
+        received.append(dict(kwargs, model=model))
+        return None, {}
+
+    monkeypatch.setattr(run_ranking_module, "run_ranking", fake_run_ranking)
+    assert main(["train", "deepfm", "--order", "time", "--quiet"]) == 0
+    assert main(["train", "din", "--order", "shuffled", "--quiet"]) == 0
+    assert main(["train", "dcn", "--quiet"]) == 0
+    assert [r["shuffle"] for r in received] == [False, True, None]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "dssm", "--order", "time"])
+    assert exit_info.value.code == 2
+    assert "Received: dssm --order time" in capsys.readouterr().err

@@ -1,8 +1,9 @@
 """Deterministic, resumable tf.data batches from in-memory arrays.
 
-Each epoch's order is a stateless shuffle seeded by `(seed, epoch)`, so a run
-resumed at epoch `e` (after `BackupAndRestore`) sees exactly the batches an
-uninterrupted run would have seen. Indices are batched first and rows gathered
+Each epoch's order is a stateless shuffle seeded by `(seed, epoch)` (or, with
+`shuffle=False`, the rows' own order, e.g. time), so a run resumed at epoch
+`e` (after `BackupAndRestore`) sees exactly the batches an uninterrupted run
+would have seen. Indices are batched first and rows gathered
 per batch, so there is no per-example work in the pipeline.
 """
 
@@ -15,17 +16,25 @@ import tensorflow as tf
 from keras_rec.distribute import is_multi_worker
 
 
-def epoch_batches(inputs, batch_size, seed, epochs, start_epoch=0, labels=None):
-    """A dataset of `epochs - start_epoch` epochs of shuffled full batches.
+def epoch_batches(
+    inputs, batch_size, seed, epochs, start_epoch=0, labels=None, shuffle=True
+):
+    """A dataset of `epochs - start_epoch` epochs of full batches.
 
     Args:
         inputs: dict name -> array, all with the same number of rows.
-        batch_size: int. Rows per batch; the last partial batch of each epoch
-            is dropped (in-batch negatives want full batches).
+        batch_size: int. Rows per batch; the rows that do not fill a batch
+            are dropped each epoch (in-batch negatives want full batches):
+            the last partial batch of a shuffled epoch, the first rows of an
+            ordered one (the oldest, when rows are in time order).
         seed: int. Seed of the per-epoch shuffles.
         epochs: int. Last epoch (exclusive), as in `model.fit`.
         start_epoch: int. First epoch to produce. Defaults to 0.
         labels: optional array of labels, one per row.
+        shuffle: bool. Shuffle each epoch (seeded by `(seed, epoch)`); with
+            False every epoch goes through the rows in their order, which for
+            time-sorted rows trains in time order and ends each epoch on the
+            most recent ones. Defaults to True.
 
     Returns:
         `(dataset, steps_per_epoch)`.
@@ -44,14 +53,17 @@ def epoch_batches(inputs, batch_size, seed, epochs, start_epoch=0, labels=None):
     label_tensor = None if labels is None else tf.constant(np.asarray(labels))
 
     def one_epoch(epoch):
-        order = tf.random.experimental.stateless_shuffle(
-            tf.range(rows, dtype=tf.int64),
-            seed=tf.stack([tf.cast(seed, tf.int64), epoch]),
-        )
+        if shuffle:
+            order = tf.random.experimental.stateless_shuffle(
+                tf.range(rows, dtype=tf.int64),
+                seed=tf.stack([tf.cast(seed, tf.int64), epoch]),
+            )[: steps * batch_size]
+        else:
+            order = tf.range(rows - steps * batch_size, rows, dtype=tf.int64)
         # One (steps, batch_size) tensor sliced by rows: the indices arrive
         # already batched, with no per-index work in `Dataset.batch`.
         return tf.data.Dataset.from_tensor_slices(
-            tf.reshape(order[: steps * batch_size], (steps, batch_size))
+            tf.reshape(order, (steps, batch_size))
         )
 
     def gather(index):
@@ -70,7 +82,14 @@ def epoch_batches(inputs, batch_size, seed, epochs, start_epoch=0, labels=None):
 
 
 def distributed_epoch_batches(
-    strategy, inputs, batch_size, seed, epochs, start_epoch=0, labels=None
+    strategy,
+    inputs,
+    batch_size,
+    seed,
+    epochs,
+    start_epoch=0,
+    labels=None,
+    shuffle=True,
 ):
     """`epoch_batches` for a `tf.distribute` strategy; `batch_size` is global.
 
@@ -83,14 +102,14 @@ def distributed_epoch_batches(
         `(dataset, steps_per_epoch)`.
     """
     dataset, steps = epoch_batches(
-        inputs, batch_size, seed, epochs, start_epoch, labels=labels
+        inputs, batch_size, seed, epochs, start_epoch, labels, shuffle
     )
     if strategy is None or not is_multi_worker(strategy):
         return dataset, steps
 
     def dataset_fn(context):
         local, _ = epoch_batches(
-            inputs, batch_size, seed, epochs, start_epoch, labels=labels
+            inputs, batch_size, seed, epochs, start_epoch, labels, shuffle
         )
         size = context.get_per_replica_batch_size(batch_size)
         start = context.input_pipeline_id * size

@@ -28,3 +28,16 @@ def test_resuming_at_an_epoch_gives_the_same_batches():
     assert len(resumed) == 20
     for (a, _, _), (b, _, _) in zip(full[10:], resumed):
         np.testing.assert_array_equal(a, b)
+
+
+def test_unshuffled_epochs_run_in_row_order_and_drop_the_oldest_rows():
+    steps, batches = _batches(epochs=2, shuffle=False)
+    assert steps == 10 and len(batches) == 20
+    # 103 rows in batches of 10: rows 0-2 (the oldest) are left out, the
+    # epoch ends on the newest row, and every epoch is the same.
+    expected = np.arange(3, 103).reshape(10, 10)
+    for epoch in (batches[:10], batches[10:]):
+        np.testing.assert_array_equal(np.stack([a for a, _, _ in epoch]), expected)
+    for a, b, y in batches:
+        np.testing.assert_array_equal(b, a * 2.0)
+        np.testing.assert_array_equal(y, a % 2)

@@ -230,3 +230,56 @@ def test_mirrored_strategy_trains_like_one_device(runs, tmp_path):
     assert mirrored["evaluation"]["model"]["auc"] == pytest.approx(
         default["evaluation"]["model"]["auc"], abs=2e-3
     )
+
+
+def test_time_ordered_training_goes_through_the_rows_in_order():
+    from keras_rec.workflows.ranking_data import synthetic_ranking_data
+    from keras_rec.workflows.run_ranking import build_ranking_model
+    from keras_rec.workflows.run_ranking import ranking_settings
+    from keras_rec.workflows.run_ranking import train_ranking
+
+    assert ranking_settings("movielens-100k")["shuffle"] is False
+    assert ranking_settings("synthetic")["shuffle"] is True
+    small = synthetic_ranking_data(seed=0, scale=0.05, embedding_dim=4)
+    x, y = small.train
+    batch = 64
+    trained, _, _ = train_ranking(
+        "deepfm",
+        small,
+        epochs=1,
+        batch_size=batch,
+        dnn_hidden_units=(8,),
+        seed=3,
+        verbose=0,
+        shuffle=False,
+    )
+    # The same model fitted by hand on the rows in their order, the oldest
+    # rows that do not fill a batch left out.
+    keras.utils.set_random_seed(3)
+    manual = build_ranking_model("deepfm", small, dnn_hidden_units=(8,), seed=3)
+    manual.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
+    names = {t.name for t in manual.inputs}
+    skip = len(y) % batch
+    manual.fit(
+        {k: v[skip:] for k, v in x.items() if k in names},
+        y[skip:],
+        batch_size=batch,
+        shuffle=False,
+        epochs=1,
+        verbose=0,
+    )
+    for a, b in zip(trained.get_weights(), manual.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    shuffled, _, _ = train_ranking(
+        "deepfm",
+        small,
+        epochs=1,
+        batch_size=batch,
+        dnn_hidden_units=(8,),
+        seed=3,
+        verbose=0,
+    )
+    assert not all(
+        np.allclose(a, b, atol=1e-6)
+        for a, b in zip(shuffled.get_weights(), manual.get_weights())
+    )
