@@ -242,16 +242,21 @@ def test_time_ordered_training_goes_through_the_rows_in_order():
     small = synthetic_ranking_data(seed=0, scale=0.05, embedding_dim=4)
     x, y = small.train
     batch = 64
-    trained, _, _ = train_ranking(
-        "deepfm",
-        small,
-        epochs=1,
-        batch_size=batch,
-        dnn_hidden_units=(8,),
-        seed=3,
-        verbose=0,
-        shuffle=False,
-    )
+
+    def one_epoch(shuffle):
+        model, _, _ = train_ranking(
+            "deepfm",
+            small,
+            epochs=1,
+            batch_size=batch,
+            dnn_hidden_units=(8,),
+            seed=3,
+            verbose=0,
+            shuffle=shuffle,
+        )
+        return model
+
+    trained = one_epoch(shuffle=False)
     # The same model fitted by hand on the rows in their order, the oldest
     # rows that do not fill a batch left out.
     keras.utils.set_random_seed(3)
@@ -269,15 +274,7 @@ def test_time_ordered_training_goes_through_the_rows_in_order():
     )
     for a, b in zip(trained.get_weights(), manual.get_weights()):
         np.testing.assert_allclose(a, b, atol=1e-6)
-    shuffled, _, _ = train_ranking(
-        "deepfm",
-        small,
-        epochs=1,
-        batch_size=batch,
-        dnn_hidden_units=(8,),
-        seed=3,
-        verbose=0,
-    )
+    shuffled = one_epoch(shuffle=True)
     assert not all(
         np.allclose(a, b, atol=1e-6)
         for a, b in zip(shuffled.get_weights(), manual.get_weights())
