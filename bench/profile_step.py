@@ -199,16 +199,9 @@ def phase(name, optimizer):
 def setup(name, rows, variant):
     """(model factory, x, y, batch, two_tower) as in `throughput.run_model`."""
     if name == "deepfm":
-        columns, x, y = throughput.deepfm_data(rows)
+        build, columns, x, y = throughput.deepfm_setup(rows)
         if variant == "plain":
             return (lambda: throughput.plain_keras_deepfm(columns)), x, y, 4096, False
-        from keras_rec import DeepFM
-
-        def build():
-            return DeepFM(
-                columns, columns, (256, 128, 64), l2_reg_linear=0, l2_reg_embedding=0
-            )
-
         return build, x, y, 4096, False
     if name == "din":
         build, x, y = throughput.din_setup(rows)

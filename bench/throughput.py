@@ -119,6 +119,25 @@ def sequence_data(rows, maxlen=50, users=100_000, items=50_000, categories=1_000
     return inputs, labels, (users + 1, items + 1, categories + 1)
 
 
+def deepfm_setup(rows):
+    """`(build, columns, x, y)`: the library DeepFM (no L2, for `LazyAdam`)."""
+    from keras_rec import DeepFM
+
+    columns, x, y = deepfm_data(rows)
+
+    def build(fuse_tables=True):
+        return DeepFM(
+            columns,
+            columns,
+            (256, 128, 64),
+            l2_reg_linear=0,
+            l2_reg_embedding=0,
+            fuse_tables=fuse_tables,
+        )
+
+    return build, columns, x, y
+
+
 def din_setup(rows):
     from keras_rec import DIN
     from keras_rec import SparseFeat
@@ -381,25 +400,12 @@ def plain_keras_deepfm(columns, seed=1024):
 def run_model(name, args):
     import keras
 
-    from keras_rec import DeepFM
-
     out = {"model": name}
     two_tower = name in ("dssm", "youtubednn")
     if name == "deepfm":
         rows = args.rows or (100_000 if args.quick else 1_000_000)
         batch = 4096
-        columns, x, y = deepfm_data(rows)
-
-        def build(fuse_tables=True):
-            return DeepFM(
-                columns,
-                columns,
-                (256, 128, 64),
-                l2_reg_linear=0,
-                l2_reg_embedding=0,
-                fuse_tables=fuse_tables,
-            )
-
+        build, columns, x, y = deepfm_setup(rows)
     else:
         rows = args.rows or (50_000 if args.quick else 200_000)
         batch = 1024

@@ -393,8 +393,9 @@ class TwoTowerModel(keras.Model):
         machines). With Keras's `Adam`, `jit_compile=True` trains 1.3-1.5x
         faster on CPU; with `LazyAdam` (fused dense updates) the plain step
         is as fast (BENCHMARKS.md). It is not the default: on MovieLens 100K
-        DSSM's final HR@50 came out lower under XLA on 8 of 10 seeds. With sampled negatives (`num_sampled > 0`) `"auto"` is
-        always off: TensorFlow's candidate samplers have no XLA kernel.
+        DSSM's final HR@50 came out lower under XLA on 8 of 10 seeds. With
+        sampled negatives (`num_sampled > 0`) `"auto"` is always off:
+        TensorFlow's candidate samplers have no XLA kernel.
         """
         if kwargs.get("loss") is not None:
             raise ValueError(

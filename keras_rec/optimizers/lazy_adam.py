@@ -73,17 +73,18 @@ class LazyAdam(keras.optimizers.Adam):
         )
 
     def update_step(self, gradient, variable, learning_rate):
+        dense = not isinstance(gradient, tf.IndexedSlices)
+        if dense and not _fusable(variable):
+            return super().update_step(gradient, variable, learning_rate)
         # The same scalars as `Adam.update_step`, computed the same way.
         lr = ops.cast(learning_rate, variable.dtype)
         local_step = ops.cast(self.iterations + 1, variable.dtype)
         beta_1_power = ops.power(ops.cast(self.beta_1, variable.dtype), local_step)
         beta_2_power = ops.power(ops.cast(self.beta_2, variable.dtype), local_step)
-        if not isinstance(gradient, tf.IndexedSlices):
-            if _fusable(variable):
-                return self._fused_dense_step(
-                    gradient, variable, lr, beta_1_power, beta_2_power
-                )
-            return super().update_step(gradient, variable, learning_rate)
+        if dense:
+            return self._fused_dense_step(
+                gradient, variable, lr, beta_1_power, beta_2_power
+            )
         alpha = lr * ops.sqrt(1 - beta_2_power) / (1 - beta_1_power)
 
         # One row per distinct id: duplicates in the batch add up, as they
