@@ -73,6 +73,13 @@ def main(argv=None):
     parser.add_argument("--embedding-dim", type=int, default=None)
     parser.add_argument("--recent", type=int, default=None)
     parser.add_argument(
+        "--example-age",
+        choices=("on", "off"),
+        default=None,
+        help="YouTube's example-age feature on the user tower (default: the "
+        "CLI's setting for the model)",
+    )
+    parser.add_argument(
         "--jit-compile",
         action="store_true",
         help="compile the train step with XLA (not the default of the two towers)",
@@ -95,6 +102,7 @@ def main(argv=None):
         "batch_size": args.batch_size,
         "embedding_dim": args.embedding_dim,
         "recent": args.recent,
+        "example_age": None if args.example_age is None else args.example_age == "on",
     }
 
     interactions, users = load_recall_dataset(args.dataset, args.data_dir)
@@ -110,7 +118,7 @@ def main(argv=None):
             user_attributes=USER_ATTRIBUTES.get(args.dataset, ()),
             embedding_dim=defaults["embedding_dim"],
             recent=defaults["recent"],
-            example_age_feature=name == "youtubednn",
+            example_age_feature=defaults["example_age"],
             holdout=args.holdout,
         )
         for seed in seeds:

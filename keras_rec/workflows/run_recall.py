@@ -54,6 +54,9 @@ def recall_settings(dataset, model_name):
     """The default settings of `keras-rec train <model_name> --dataset <dataset>`."""
     settings = dict(RECALL_DEFAULTS.get(dataset, RECALL_DEFAULTS["synthetic"]))
     settings.update(MODEL_DEFAULTS.get((dataset, model_name), {}))
+    # YouTube's example age is part of YoutubeDNN's user tower (Covington et
+    # al., 2016); DSSM reads it only when a data set's defaults say so.
+    settings.setdefault("example_age", model_name == "youtubednn")
     return settings
 
 
@@ -113,7 +116,7 @@ def run_recall(
         user_attributes=USER_ATTRIBUTES.get(dataset, ()),
         embedding_dim=settings["embedding_dim"],
         recent=settings["recent"],
-        example_age_feature=model_name == "youtubednn",
+        example_age_feature=settings["example_age"],
     )
     train_data = data
     if select_best:
@@ -123,7 +126,7 @@ def run_recall(
             user_attributes=USER_ATTRIBUTES.get(dataset, ()),
             embedding_dim=settings["embedding_dim"],
             recent=settings["recent"],
-            example_age_feature=model_name == "youtubednn",
+            example_age_feature=settings["example_age"],
             holdout="validation",
         )
     if settings["batch_size"] > train_data.num_train_examples:

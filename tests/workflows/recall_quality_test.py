@@ -10,6 +10,7 @@ from keras_rec.workflows.recall import build_recall_model
 from keras_rec.workflows.recall import evaluate_recall
 from keras_rec.workflows.recall import train_recall
 from keras_rec.workflows.recall_data import prepare_recall_data
+from keras_rec.workflows.run_recall import recall_settings
 
 # Measured on this configuration (seed 1024, temperature 0.2): popularity
 # HR@50 0.29; DSSM 0.42 after 3 epochs; YoutubeDNN (sampled softmax) 0.48
@@ -116,3 +117,22 @@ def test_dssm_mixed_negatives_and_model_options(data):
     assert mixed.num_sampled == min(drawable, data.num_items - 3)
     assert mixed.sampler is not None
     assert mixed.logq_correction is False
+
+
+@pytest.mark.parametrize("name", ["dssm", "youtubednn"])
+def test_example_age_is_youtubednns_feature_unless_a_data_set_says_otherwise(
+    name, synthetic
+):
+    interactions, _ = synthetic
+    for dataset in ("synthetic", "movielens-100k"):
+        settings = recall_settings(dataset, name)
+        assert settings["example_age"] is (name == "youtubednn")
+    data = prepare_recall_data(
+        interactions, embedding_dim=8, example_age_feature=settings["example_age"]
+    )
+    # Ages are log days before the end of training: >= 0, and not all equal.
+    ages = data.train_inputs.get("example_age")
+    if name == "dssm":
+        assert ages is None
+    else:
+        assert ages.min() >= 0 and ages.max() > ages.min()

@@ -1,0 +1,136 @@
+"""How much the ranking protocol's behaviour sequence says about the label.
+
+DIN's only input beyond DeepFM's is the user's previous rated items (and
+their genres), without the ratings. This script measures what that history
+can add, without a neural network: a logistic regression fitted on the
+validation slice (the last 10% of the training period), with every
+statistic computed from the rows before it, tested on the test period:
+
+- `item like-rate`: the candidate's share of ratings >= 4 in those rows,
+  shrunk towards the mean (10 pseudo-ratings);
+- `+ history aggregates`: number of past items, the mean like-rate and mean
+  log-popularity of the past items (a user who watches acclaimed films);
+- `+ item-to-item CF`: for each past item j, the candidate's like-rate among
+  the users who rated j (shrunk, 5 pseudo-ratings), averaged over the
+  history: the collaborative signal DIN's attention can learn at best;
+- `+ past ratings`, for scale only (the protocol does not give them): the
+  mean of the past items' ratings, i.e. how generously the user rates.
+
+The protocol, data preparation and split are `keras_rec.workflows.ranking_data`'s
+(the same as `bench/ranking_quality.py`).
+
+Usage:
+    python bench/ranking_history_signal.py --data-dir ../shared/data/movielens-100k
+"""
+
+import argparse
+import os
+import pathlib
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.metrics import roc_auc_score  # noqa: E402
+
+from keras_rec.workflows.ranking_data import load_movielens_ctr  # noqa: E402
+from keras_rec.workflows.ranking_data import time_split  # noqa: E402
+
+DEFAULT_DATA_DIR = (
+    pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "movielens-100k"
+)
+ITEM_PRIOR = 10.0
+PAIR_PRIOR = 5.0
+
+
+def statistics(rows, num_users, num_items):
+    """Like-rates and co-rating counts of `rows` (the rows before the fitted slice)."""
+    rated = np.zeros((num_users, num_items))
+    liked = np.zeros((num_users, num_items))
+    rated[rows["user_id"], rows["item_id"]] = 1.0
+    liked[rows["user_id"], rows["item_id"]] = rows["label"]
+    mean = rows["label"].mean()
+    count = rated.sum(0)
+    rate = (liked.sum(0) + ITEM_PRIOR * mean) / (count + ITEM_PRIOR)
+    # [j, i]: users who rated j and liked i; users who rated both.
+    return rate, count, rated.T @ liked, rated.T @ rated
+
+
+def features(rows, stats):
+    """`{group: (n, k) array}` of the three feature groups for `rows`."""
+    rate, count, co_liked, co_rated = stats
+    history = np.stack(rows["hist_item_id"].to_numpy())
+    valid = history > 0
+    length = valid.sum(1)
+    item = rows["item_id"].to_numpy()
+    empty = length == 0
+
+    def mean(values, default):
+        total = np.where(valid, values, 0.0).sum(1)
+        return np.where(empty, default, total / np.maximum(length, 1))
+
+    pair = (co_liked[history, item[:, None]] + PAIR_PRIOR * rate[item][:, None]) / (
+        co_rated[history, item[:, None]] + PAIR_PRIOR
+    )
+    return {
+        "item": np.stack([rate[item], np.log1p(count[item])], 1),
+        "aggregates": np.stack(
+            [
+                np.log1p(length),
+                empty.astype(float),
+                mean(rate[history], rate.mean()),
+                mean(np.log1p(count[history]), 0.0),
+            ],
+            1,
+        ),
+        "cf": mean(pair, rate[item])[:, None] - rate[item][:, None],
+        "ratings": mean(np.stack(rows["hist_rating"].to_numpy()), 3.5)[:, None],
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
+    args = parser.parse_args(argv)
+    frame, _ = load_movielens_ctr("100k", args.data_dir)
+    n_fit, n_train = time_split(len(frame))
+    before, fitted, test = (
+        frame.iloc[:n_fit],
+        frame.iloc[n_fit:n_train],
+        frame.iloc[n_train:],
+    )
+    stats = statistics(
+        before, int(frame["user_id"].max()) + 1, int(frame["item_id"].max()) + 1
+    )
+    x_fit, x_test = features(fitted, stats), features(test, stats)
+    unseen = ~test["user_id"].isin(set(frame["user_id"][:n_train])).to_numpy()
+    y_test = test["label"].to_numpy()
+    print(
+        f"Logistic regression fitted on the {len(fitted)} validation rows, tested on "
+        f"the {len(test)} test rows ({unseen.mean():.0%} from users absent from "
+        "the training period)\n"
+    )
+    print("| features | test AUC | test AUC, unseen users |")
+    print("|---|---|---|")
+    groups = []
+    for label, group in (
+        ("item like-rate and popularity", "item"),
+        ("+ history aggregates", "aggregates"),
+        ("+ item-to-item CF over the history", "cf"),
+        ("+ past ratings (not in the protocol; for scale)", "ratings"),
+    ):
+        groups.append(group)
+        model = LogisticRegression(max_iter=2000).fit(
+            np.hstack([x_fit[g] for g in groups]), fitted["label"]
+        )
+        p = model.predict_proba(np.hstack([x_test[g] for g in groups]))[:, 1]
+        print(
+            f"| {label} | {roc_auc_score(y_test, p):.4f} | "
+            f"{roc_auc_score(y_test[unseen], p[unseen]):.4f} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
