@@ -73,6 +73,13 @@ def main(argv=None):
     parser.add_argument("--embedding-dim", type=int, default=None)
     parser.add_argument("--recent", type=int, default=None)
     parser.add_argument(
+        "--last-item",
+        choices=("on", "off"),
+        default=None,
+        help="the most recent history item as its own user feature (default: "
+        "the CLI's setting)",
+    )
+    parser.add_argument(
         "--example-age",
         choices=("on", "off"),
         default=None,
@@ -103,6 +110,7 @@ def main(argv=None):
         "embedding_dim": args.embedding_dim,
         "recent": args.recent,
         "example_age": None if args.example_age is None else args.example_age == "on",
+        "last_item": None if args.last_item is None else args.last_item == "on",
     }
 
     interactions, users = load_recall_dataset(args.dataset, args.data_dir)
@@ -118,6 +126,7 @@ def main(argv=None):
             user_attributes=USER_ATTRIBUTES.get(args.dataset, ()),
             embedding_dim=defaults["embedding_dim"],
             recent=defaults["recent"],
+            last_item=defaults["last_item"],
             example_age_feature=defaults["example_age"],
             holdout=args.holdout,
         )

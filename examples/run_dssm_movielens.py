@@ -68,9 +68,11 @@ def main(argv=None):
         user_attributes=USER_ATTRIBUTES[dataset],
         embedding_dim=settings["embedding_dim"],
         recent=settings["recent"],
+        last_item=settings["last_item"],
     )
     # The feature columns: user tower = hist_item_id (VarLen, up to 50, mean),
-    # recent_item_id (VarLen, last 5, mean), both sharing the `item_id`
+    # recent_item_id (VarLen, last 5, mean), on MovieLens last_item_id (the
+    # most recent item on its own), all sharing the `item_id`
     # embedding table, plus the user attributes; item tower = item_id.
     print(f"{dataset}: {data.num_train_examples} training examples")
     for column in data.user_columns + data.item_columns:

@@ -69,10 +69,12 @@ def main(argv=None):
         user_attributes=USER_ATTRIBUTES[dataset],
         embedding_dim=settings["embedding_dim"],
         recent=settings["recent"],
+        last_item=settings["last_item"],
         example_age_feature=True,
     )
     # The feature columns: user tower = hist_item_id (VarLen, up to 50, mean),
-    # recent_item_id (VarLen, last 5, mean), both sharing the `item_id`
+    # recent_item_id (VarLen, last 5, mean), on MovieLens last_item_id (the
+    # most recent item on its own), all sharing the `item_id`
     # embedding table, the user attributes and example_age (dense, log days
     # before the end of training); item side = the item_id embedding.
     print(f"{dataset}: {data.num_train_examples} training examples")

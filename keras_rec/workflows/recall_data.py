@@ -63,6 +63,7 @@ def prepare_recall_data(
     user_attributes=(),
     maxlen=50,
     recent=10,
+    last_item=False,
     embedding_dim=32,
     example_age_feature=False,
     holdout="test",
@@ -80,6 +81,9 @@ def prepare_recall_data(
         recent: int. Length of the `recent_item_id` feature (the last items
             of the history, mean-pooled on their own so the tower can weigh
             recency); 0 disables it. Defaults to 10.
+        last_item: bool. Add `last_item_id`, the most recent history item on
+            its own (a window of one, the Markov signal of next-item
+            prediction). Defaults to False.
         embedding_dim: int. Width of every embedding. Defaults to 32.
         example_age_feature: bool. Add YouTube's `example_age` dense feature
             (log days between the event and the end of training; for an
@@ -140,6 +144,17 @@ def prepare_recall_data(
         )
         train_inputs["recent_item_id"] = pad_sequences(examples["hist_item_id"], recent)
         eval_inputs["recent_item_id"] = pad_sequences(history["hist_item_id"], recent)
+    if last_item:
+        user_columns.append(
+            VarLenSparseFeat(
+                SparseFeat(
+                    "last_item_id", num_items, embedding_dim, embedding_name="item_id"
+                ),
+                maxlen=1,
+            )
+        )
+        train_inputs["last_item_id"] = pad_sequences(examples["hist_item_id"], 1)
+        eval_inputs["last_item_id"] = pad_sequences(history["hist_item_id"], 1)
     if user_attributes:
         if users is None:
             raise ValueError(

@@ -31,10 +31,11 @@ _COMMON = dict(
     temperature=0.2,
     learning_rate=1e-3,
     recent=5,
+    last_item=False,
 )
 RECALL_DEFAULTS = {
     "synthetic": {**_COMMON, "epochs": 5, "learning_rate": 2e-3},
-    "movielens-100k": {**_COMMON, "epochs": 20},
+    "movielens-100k": {**_COMMON, "epochs": 20, "last_item": True},
     "movielens-1m": {**_COMMON, "epochs": 5, "batch_size": 512},
 }
 MODEL_DEFAULTS = {
@@ -116,6 +117,7 @@ def run_recall(
         user_attributes=USER_ATTRIBUTES.get(dataset, ()),
         embedding_dim=settings["embedding_dim"],
         recent=settings["recent"],
+        last_item=settings["last_item"],
         example_age_feature=settings["example_age"],
     )
     train_data = data
@@ -126,6 +128,7 @@ def run_recall(
             user_attributes=USER_ATTRIBUTES.get(dataset, ()),
             embedding_dim=settings["embedding_dim"],
             recent=settings["recent"],
+            last_item=settings["last_item"],
             example_age_feature=settings["example_age"],
             holdout="validation",
         )

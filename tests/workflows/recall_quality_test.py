@@ -136,3 +136,22 @@ def test_example_age_is_youtubednns_feature_unless_a_data_set_says_otherwise(
         assert ages is None
     else:
         assert ages.min() >= 0 and ages.max() > ages.min()
+
+
+def test_last_item_is_the_most_recent_history_item(synthetic):
+    interactions, _ = synthetic
+    data = prepare_recall_data(interactions, embedding_dim=8, last_item=True)
+    assert "last_item_id" in [c.name for c in data.user_columns]
+    for inputs in (data.train_inputs, data.eval_user_inputs):
+        hist, last = inputs["hist_item_id"], inputs["last_item_id"]
+        assert last.shape == (len(hist), 1)
+        lengths = (hist > 0).sum(axis=1)
+        expected = np.where(
+            lengths > 0, hist[np.arange(len(hist)), np.maximum(lengths - 1, 0)], 0
+        )
+        np.testing.assert_array_equal(last[:, 0], expected)
+    # The evaluated user's last item is their last training item in time.
+    last_seen = [seen[-1] for seen in data.eval_seen]
+    np.testing.assert_array_equal(
+        data.eval_user_inputs["last_item_id"][:, 0], last_seen
+    )
