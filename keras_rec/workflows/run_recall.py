@@ -111,18 +111,9 @@ def run_recall(
     interactions, users = load_recall_dataset(
         dataset, data_dir, download, scale=synthetic_scale
     )
-    data = prepare_recall_data(
-        interactions,
-        users,
-        user_attributes=USER_ATTRIBUTES.get(dataset, ()),
-        embedding_dim=settings["embedding_dim"],
-        recent=settings["recent"],
-        last_item=settings["last_item"],
-        example_age_feature=settings["example_age"],
-    )
-    train_data = data
-    if select_best:
-        train_data = prepare_recall_data(
+
+    def prepare(holdout):
+        return prepare_recall_data(
             interactions,
             users,
             user_attributes=USER_ATTRIBUTES.get(dataset, ()),
@@ -130,8 +121,11 @@ def run_recall(
             recent=settings["recent"],
             last_item=settings["last_item"],
             example_age_feature=settings["example_age"],
-            holdout="validation",
+            holdout=holdout,
         )
+
+    data = prepare("test")
+    train_data = prepare("validation") if select_best else data
     if settings["batch_size"] > train_data.num_train_examples:
         raise ValueError(
             f"`batch_size` ({settings['batch_size']}) is larger than the number of "
