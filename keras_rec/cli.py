@@ -44,6 +44,7 @@ def _cmd_train(args):
             args.model,
             strategy=args.strategy,
             shuffle=shuffle,
+            refit=False if args.no_refit else None,
             **_common_train_kwargs(args),
         )
         return 0
@@ -179,6 +180,13 @@ def build_parser():
         help="rankers: shuffle the training rows each epoch (default), or train "
         "in time order, each epoch ending on the newest rows",
     )
+    train.add_argument(
+        "--no-refit",
+        action="store_true",
+        help="rankers: test and export the best validation epoch's weights, "
+        "instead of refitting that many epochs on the training and validation "
+        "rows (the default)",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=_cmd_train)
 
@@ -251,6 +259,11 @@ def _check_train_args(parser, args):
         parser.error(
             "--order is for rankers (deepfm, din, wdl, dcn); recall models "
             f"shuffle their examples. Received: {args.model} --order {args.order}"
+        )
+    if args.no_refit:
+        parser.error(
+            "--no-refit is for rankers (deepfm, din, wdl, dcn); recall models "
+            f"train once (see --select-best). Received: {args.model} --no-refit"
         )
     if args.dataset == "criteo":
         parser.error(

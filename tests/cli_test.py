@@ -82,7 +82,9 @@ def test_select_best_reaches_the_recall_job_and_is_refused_for_rankers(
     assert "Received: deepfm --select-best" in capsys.readouterr().err
 
 
-def test_order_reaches_the_ranking_job_and_is_refused_for_recall(monkeypatch, capsys):
+def test_order_and_refit_reach_the_ranking_job_and_are_refused_for_recall(
+    monkeypatch, capsys
+):
     import keras_rec.workflows.run_ranking as run_ranking_module
 
     received = []
@@ -95,8 +97,11 @@ def test_order_reaches_the_ranking_job_and_is_refused_for_recall(monkeypatch, ca
     assert main(["train", "deepfm", "--order", "time", "--quiet"]) == 0
     assert main(["train", "din", "--order", "shuffled", "--quiet"]) == 0
     assert main(["train", "dcn", "--quiet"]) == 0
-    assert [r["shuffle"] for r in received] == [False, True, None]
-    with pytest.raises(SystemExit) as exit_info:
-        main(["train", "dssm", "--order", "time"])
-    assert exit_info.value.code == 2
-    assert "Received: dssm --order time" in capsys.readouterr().err
+    assert main(["train", "wdl", "--no-refit", "--quiet"]) == 0
+    assert [r["shuffle"] for r in received] == [False, True, None, None]
+    assert [r["refit"] for r in received] == [None, None, None, False]
+    for flag in (["--order", "time"], ["--no-refit"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["train", "dssm", *flag])
+        assert exit_info.value.code == 2
+        assert f"Received: dssm {' '.join(flag)}" in capsys.readouterr().err

@@ -1,5 +1,6 @@
 """`keras-rec train deepfm|din|wdl|dcn`: load, split, train, pick, test, export, report."""
 
+import dataclasses
 import json
 import os
 import time
@@ -54,6 +55,11 @@ _PROTOCOL = dict(
     # directly follows the training rows, but not on the later test period
     # (BENCHMARKS.md), so it is an option, not the default.
     shuffle=True,
+    # After the best epoch is chosen on the validation slice, a fresh model
+    # trains that many epochs on the training and validation rows together:
+    # the most recent rows are the closest to the test period (+0.011 test
+    # AUC for DeepFM on MovieLens 100K, BENCHMARKS.md).
+    refit=True,
 )
 RANKING_DEFAULTS = {
     "synthetic": {**_PROTOCOL, "epochs": 3},
@@ -232,6 +238,7 @@ def train_ranking(
     strategy=None,
     backup_dir=None,
     shuffle=True,
+    select=True,
 ):
     """Trains a ranker and keeps its best validation epoch.
 
@@ -249,9 +256,13 @@ def train_ranking(
     `MultiWorkerMirroredStrategy` every worker builds the same global batches
     and keeps its slice, so several workers train like one.
 
+    With `select=False` (a refit), the validation slice is not scored and
+    the model keeps the weights of its last epoch.
+
     Returns:
         `(model, checkpoint_callback, seconds)`; the model holds the best
-        epoch's weights.
+        epoch's weights (the last epoch's, and no callback, with
+        `select=False`).
     """
     keras.utils.set_random_seed(seed)
     strategy = strategy or tf.distribute.get_strategy()
@@ -269,9 +280,11 @@ def train_ranking(
     if backup_dir is not None:
         start_epoch = min(restored_epoch(backup_dir), epochs)
         callbacks.append(AtomicBackupAndRestore(backup_dir))
-    checkpoint = BestEpochCheckpoint(
-        val_x, data.validation[1], checkpoint_path, resume=start_epoch > 0
-    )
+    checkpoint = None
+    if select:
+        checkpoint = BestEpochCheckpoint(
+            val_x, data.validation[1], checkpoint_path, resume=start_epoch > 0
+        )
     dataset, steps = distributed_epoch_batches(
         strategy, x, batch_size, seed, epochs, start_epoch, labels=y, shuffle=shuffle
     )
@@ -284,9 +297,16 @@ def train_ranking(
         steps_per_epoch=steps,
         shuffle=False,  # `epoch_batches` shuffles, deterministically per epoch
         verbose=verbose,
-        callbacks=[checkpoint, *callbacks],
+        callbacks=[*([checkpoint] if checkpoint else []), *callbacks],
     )
     return model, checkpoint, time.time() - start
+
+
+def with_validation_rows(data):
+    """`data` whose training rows are followed by its validation rows (a refit's)."""
+    (x, y), (val_x, val_y) = data.train, data.validation
+    rows = {k: np.concatenate([x[k], val_x[k]]) for k in x}
+    return dataclasses.replace(data, train=(rows, np.concatenate([y, val_y])))
 
 
 def evaluate_ranking(model, data):
@@ -340,12 +360,21 @@ def run_ranking(
     synthetic_scale=1.0,
     strategy="default",
     shuffle=None,
+    refit=None,
 ):
     """Runs the whole ranking job and returns the run directory and metrics.
 
     `shuffle`: bool or None. Shuffle the training rows each epoch (True) or
     train in their time order (False); None keeps the data set's default
     (shuffled).
+
+    `refit`: bool or None. After the best epoch is chosen on the validation
+    slice, train a fresh model (same seed) for that many epochs on the
+    training and validation rows together, and test and export it (True);
+    or test and export the best epoch's weights (False). None keeps the
+    default (True). A run killed during the refit is started again with the
+    same command: the selection is re-run (it is deterministic) and the
+    refit resumes from its last completed epoch.
 
     `strategy`: `"default"` (one device), `"mirrored"` (every local device)
     or `"multi-worker"` (`MultiWorkerMirroredStrategy` over the cluster in
@@ -362,6 +391,7 @@ def run_ranking(
         embedding_dim=embedding_dim,
         learning_rate=learning_rate,
         shuffle=shuffle,
+        refit=refit,
     ).items():
         if value is not None:
             settings[key] = value
@@ -409,6 +439,7 @@ def run_ranking(
             "best.weights.h5", f"best-worker{os.getpid()}.weights.h5"
         )
         backup_dir += f"-worker{os.getpid()}"
+    distribution = make_strategy(strategy)
     model, checkpoint, train_seconds = train_ranking(
         model_name,
         data,
@@ -420,10 +451,31 @@ def run_ranking(
         verbose=verbose,
         checkpoint_path=checkpoint_path,
         model_options=settings.get("model_options"),
-        strategy=make_strategy(strategy),
+        strategy=distribution,
         backup_dir=backup_dir,
         shuffle=settings["shuffle"],
     )
+    if settings["refit"]:
+        print_fn(
+            f"Best validation epoch: {checkpoint.best_epoch}. Refitting on the "
+            f"training and validation rows for {checkpoint.best_epoch} epoch(s) ..."
+        )
+        model, _, refit_seconds = train_ranking(
+            model_name,
+            with_validation_rows(data),
+            epochs=checkpoint.best_epoch,
+            batch_size=settings["batch_size"],
+            learning_rate=settings["learning_rate"],
+            dnn_hidden_units=settings["dnn_hidden_units"],
+            seed=seed,
+            verbose=verbose,
+            model_options=settings.get("model_options"),
+            strategy=distribution,
+            backup_dir=f"{backup_dir}-refit",
+            shuffle=settings["shuffle"],
+            select=False,
+        )
+        train_seconds += refit_seconds
     evaluation = evaluate_ranking(model, data)
     rows = summary_rows(
         model_name, evaluation, checkpoint.best_epoch, checkpoint.best_auc

@@ -81,7 +81,7 @@ def test_saved_model_reproduces_model_predict(runs, data, model):
     names = [t.name for t in keras_model.inputs]
     x = {k: v[:300] for k, v in data.test[0].items() if k in names}
     expected = keras_model.predict(x, verbose=0)[:, 0]
-    # The stored model is the best epoch's: it reproduces the test AUC.
+    # The stored model is the one tested: it reproduces the test AUC.
     metrics = json.loads((run_dir / "metrics.json").read_text())
     # Same batch size as the job's scoring: float32 sums depend on it.
     full = keras_model.predict(
@@ -278,4 +278,39 @@ def test_time_ordered_training_goes_through_the_rows_in_order():
     assert not all(
         np.allclose(a, b, atol=1e-6)
         for a, b in zip(shuffled.get_weights(), manual.get_weights())
+    )
+
+
+def test_the_exported_ranker_is_refitted_on_training_and_validation_rows(runs, data):
+    from keras_rec.workflows.run_ranking import ranking_settings
+    from keras_rec.workflows.run_ranking import train_ranking
+    from keras_rec.workflows.run_ranking import with_validation_rows
+
+    assert ranking_settings("movielens-100k")["refit"] is True
+    metrics = json.loads((runs["deepfm"] / "metrics.json").read_text())
+    assert metrics["settings"]["refit"] is True
+    refit_data = with_validation_rows(data)
+    n_train, n_val = len(data.train[1]), len(data.validation[1])
+    assert len(refit_data.train[1]) == n_train + n_val
+    np.testing.assert_array_equal(refit_data.train[1][n_train:], data.validation[1])
+    # A fresh model with the job's seed and settings, trained for the best
+    # epoch's count on both slices, is the exported model.
+    settings = metrics["settings"]
+    expected, checkpoint, _ = train_ranking(
+        "deepfm",
+        refit_data,
+        epochs=metrics["best_epoch"],
+        batch_size=settings["batch_size"],
+        learning_rate=settings["learning_rate"],
+        dnn_hidden_units=tuple(settings["dnn_hidden_units"]),
+        seed=metrics["seed"],
+        verbose=0,
+        select=False,
+    )
+    assert checkpoint is None
+    exported = keras.models.load_model(runs["deepfm"] / "model.keras")
+    names = [t.name for t in exported.inputs]
+    x = {k: v[:500] for k, v in data.test[0].items() if k in names}
+    np.testing.assert_allclose(
+        exported.predict(x, verbose=0), expected.predict(x, verbose=0), atol=1e-6
     )
