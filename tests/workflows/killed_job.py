@@ -35,14 +35,15 @@ def run(args, output):
         return json.load(f)
 
 
-def kill_after_first_backup(args, output, delay):
-    """Starts `keras-rec *args`, SIGKILLs it `delay` s after its first epoch's
-    backup appears, and returns the backup's metadata file.
+def kill_after_first_backup(args, output, delay, backup=".backup-synthetic-seed7"):
+    """Starts `keras-rec *args`, SIGKILLs it `delay` s after the first epoch's
+    backup appears in the folder `backup`, and returns the backup's metadata
+    file.
 
     Asserts that the kill happened mid-training and left no run directory.
     """
     model = args[1]
-    backup = output / model / ".backup-synthetic-seed7" / "training_metadata.json"
+    backup = output / model / backup / "training_metadata.json"
     process = subprocess.Popen(
         command(args, output),
         env=env(),
