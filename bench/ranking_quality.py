@@ -21,9 +21,12 @@ with `keras-rec train deepfm|din --dataset movielens-100k`):
 - embedding dim 8 (initializer N(0, 1e-4), DeepCTR's default), DNN
   (256, 128, 64), Adam 1e-3, batch 512, up to 5 epochs; test AUC and
   logloss, mean and std over seeds;
-- epochs reshuffled (`--order time`: each epoch goes through the training
-  rows in time order and ends on the most recent ones; better on the
-  validation slice for DeepFM and DIN, not on the test period, see
+- the training loop is `keras-rec train`'s (`train_ranking`): batches of
+  the rows shuffled per (seed, epoch), the last partial batch of an epoch
+  dropped, so seed S here gives what `keras-rec train <model> --dataset
+  movielens-100k --seed S` gives (`--order time`: each epoch goes through
+  the training rows in time order and ends on the most recent ones; better
+  on the validation slice for DeepFM and DIN, not on the test period, see
   BENCHMARKS.md).
 
 Usage:
@@ -41,13 +44,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from sklearn.metrics import log_loss  # noqa: E402
-from sklearn.metrics import roc_auc_score  # noqa: E402
 
-import keras_rec as kr  # noqa: E402
-from keras_rec.workflows.ranking_data import load_movielens_ctr  # noqa: E402
-from keras_rec.workflows.ranking_data import movielens_ctr_columns  # noqa: E402
-from keras_rec.workflows.ranking_data import split_frame  # noqa: E402
+from keras_rec.workflows.ranking_data import movielens_ranking_data  # noqa: E402
+from keras_rec.workflows.run_ranking import MOVIELENS_MODEL_OPTIONS  # noqa: E402
+from keras_rec.workflows.run_ranking import evaluate_ranking  # noqa: E402
+from keras_rec.workflows.run_ranking import train_ranking  # noqa: E402
+from keras_rec.workflows.run_ranking import with_validation_rows  # noqa: E402
 
 DEFAULT_DATA_DIR = (
     pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "movielens-100k"
@@ -55,100 +57,74 @@ DEFAULT_DATA_DIR = (
 MODELS = ("LR", "DeepFM", "WDL", "DCN", "DIN", "DIN+ratings")
 EMBEDDING_DIM = 8
 DNN_UNITS = (256, 128, 64)
-# Chosen on the validation slice (seed 0, bench/ranking_quality.py's own
-# split; BENCHMARKS.md lists the figures); the library defaults otherwise.
-# `--dnn-dropout` overrides the dropout of every model.
+# Chosen on the validation slice (seed 0; BENCHMARKS.md lists the figures)
+# and used by `keras-rec train` on MovieLens; the library defaults
+# otherwise (DIN+ratings too). `--dnn-dropout` overrides the dropout of
+# every model.
 TUNED = {
-    "DeepFM": {"dnn_dropout": 0.3},
-    "DIN": {"pool_history": True},
+    "DeepFM": MOVIELENS_MODEL_OPTIONS["deepfm"],
+    "DIN": MOVIELENS_MODEL_OPTIONS["din"],
 }
 
 
-def build(name, columns, args):
-    base = columns.base
-    common = {"seed": args.seed, **TUNED.get(name, {})}
+# Bench name -> the library's model name (LR is a WDL without its DNN).
+LIBRARY_MODEL = {
+    "LR": "wdl",
+    "DeepFM": "deepfm",
+    "WDL": "wdl",
+    "DCN": "dcn",
+    "DIN": "din",
+    "DIN+ratings": "din",
+}
+
+
+def options(name, args):
+    """The builder options of `name`: TUNED, then the command line's."""
+    common = dict(TUNED.get(name, {}))
     if args.l2_reg_embedding is not None:  # else each builder's default
         common["l2_reg_embedding"] = args.l2_reg_embedding
     if name != "LR" and args.dnn_dropout is not None:
         common["dnn_dropout"] = args.dnn_dropout
-    if name == "LR":
-        return kr.WDL(base, base, dnn_hidden_units=(), **common)
-    if name == "DeepFM":
-        return kr.DeepFM(base, base, dnn_hidden_units=DNN_UNITS, **common)
-    if name == "WDL":
-        return kr.WDL(base, base, dnn_hidden_units=DNN_UNITS, **common)
-    if name == "DCN":
-        return kr.DCN(base, base, dnn_hidden_units=DNN_UNITS, **common)
-    extra, history = (
-        (columns.din_extra, columns.din_history)
-        if name == "DIN"
-        else (columns.ratings_extra, columns.ratings_history)
-    )
-    return kr.DIN(
-        base + extra,
-        history,
-        dnn_hidden_units=DNN_UNITS,
-        att_hidden_units=tuple(args.att_hidden_units),
-        att_activation=args.att_activation,
-        **common,
-    )
+    if name.startswith("DIN"):
+        common["att_hidden_units"] = tuple(args.att_hidden_units)
+        common["att_activation"] = args.att_activation
+    return common
 
 
-def evaluate(model, x, y):
-    p = model.predict(x, batch_size=4096, verbose=0)[:, 0].astype(np.float64)
-    return roc_auc_score(y, p), log_loss(y, np.clip(p, 1e-7, 1 - 1e-7))
-
-
-def select(data, names):
-    return {k: v for k, v in data.items() if k in names}
-
-
-def train_and_test(name, columns, splits, args):
+def train_and_test(name, data, args):
     """Picks the epoch on validation, optionally refits, tests once.
+
+    The training is `keras_rec.workflows.run_ranking.train_ranking`, the
+    loop of `keras-rec train` (same batches, selection and refit), so a
+    seed's row here is what `keras-rec train <model> --seed <seed>` gives.
 
     Returns:
         `(test_auc, test_logloss, best_epoch, validation_aucs)`.
     """
-    (x_fit, y_fit), (x_val, y_val), (x_test, y_test) = splits
-
-    def fresh():
-        keras.utils.set_random_seed(args.seed)
-        model = build(name, columns, args)
-        model.compile(keras.optimizers.Adam(args.learning_rate), "binary_crossentropy")
-        return model, {t.name for t in model.inputs}
-
-    model, names = fresh()
-    val_aucs, best_weights = [], None
-    for _ in range(args.epochs):
-        model.fit(
-            select(x_fit, names),
-            y_fit,
-            batch_size=args.batch_size,
-            shuffle=args.order == "shuffled",
-            verbose=0,
-        )
-        val_aucs.append(evaluate(model, select(x_val, names), y_val)[0])
-        if val_aucs[-1] == max(val_aucs):
-            best_weights = model.get_weights()
-    best_epoch = int(np.argmax(val_aucs)) + 1
+    model_name = LIBRARY_MODEL[name]
+    common = dict(
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        dnn_hidden_units=() if name == "LR" else DNN_UNITS,
+        seed=args.seed,
+        verbose=0,
+        model_options={model_name: options(name, args)},
+        shuffle=args.order == "shuffled",
+    )
+    model, checkpoint, _ = train_ranking(model_name, data, epochs=args.epochs, **common)
     if args.refit:
         # The same number of epochs on the whole training period, whose most
         # recent slice (the validation one) is the closest to the test period.
-        model, names = fresh()
-        x_train = {k: np.concatenate([x_fit[k], x_val[k]]) for k in names}
-        y_train = np.concatenate([y_fit, y_val])
-        model.fit(
-            x_train,
-            y_train,
-            batch_size=args.batch_size,
-            epochs=best_epoch,
-            shuffle=args.order == "shuffled",
-            verbose=0,
+        model, _, _ = train_ranking(
+            model_name,
+            with_validation_rows(data),
+            epochs=checkpoint.best_epoch,
+            select=False,
+            **common,
         )
-    else:
-        model.set_weights(best_weights)
-    test_auc, test_logloss = evaluate(model, select(x_test, names), y_test)
-    return test_auc, test_logloss, best_epoch, val_aucs
+    test = evaluate_ranking(model, data)["model"]
+    val_aucs = [h["val_auc"] for h in checkpoint.history]
+    return test["auc"], test["logloss"], checkpoint.best_epoch, val_aucs
 
 
 def main(argv=None):
@@ -187,16 +163,22 @@ def main(argv=None):
     start = time.time()
     # The data and its split: keras_rec.workflows.ranking_data, shared with
     # `keras-rec train deepfm|din --dataset movielens-100k`.
-    frame, n_genres = load_movielens_ctr("100k", args.data_dir)
-    columns = movielens_ctr_columns(
-        frame, n_genres, EMBEDDING_DIM, args.embedding_init_std
-    )
-    frame["query_rating"] = 5
-    splits = split_frame(frame, columns.base + columns.ratings_extra)
-    sizes = [len(y) for _, y in splits]
+    datasets = {
+        with_ratings: movielens_ranking_data(
+            "100k",
+            args.data_dir,
+            embedding_dim=EMBEDDING_DIM,
+            init_std=args.embedding_init_std,
+            with_ratings=with_ratings,
+        )[0]
+        for with_ratings in {name == "DIN+ratings" for name in args.models}
+    }
+    data = next(iter(datasets.values()))
+    sizes = data.sizes()
+    positives = np.concatenate([y for _, y in (data.train, data.validation, data.test)])
     print(
-        f"MovieLens 100K CTR: {sizes[0]} fit / {sizes[1]} validation / "
-        f"{sizes[2]} test rows, positives {frame['label'].mean():.3f} "
+        f"MovieLens 100K CTR: {sizes['train']} fit / {sizes['validation']} "
+        f"validation / {sizes['test']} test rows, positives {positives.mean():.3f} "
         f"(prepared in {time.time() - start:.1f} s)",
         flush=True,
     )
@@ -205,7 +187,9 @@ def main(argv=None):
         args.seed = seed
         for name in args.models:
             t = time.time()
-            auc, loss, epoch, val_aucs = train_and_test(name, columns, splits, args)
+            auc, loss, epoch, val_aucs = train_and_test(
+                name, datasets[name == "DIN+ratings"], args
+            )
             results[name].append((auc, loss))
             print(
                 f"seed {seed} {name:11s} test AUC {auc:.4f} logloss {loss:.4f} "

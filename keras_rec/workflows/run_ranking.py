@@ -34,8 +34,8 @@ RANKING_MODELS = ("deepfm", "din", "wdl", "dcn")
 # Clipping of probabilities in the logloss, as sklearn's default for float32.
 PROBABILITY_EPS = 1e-7
 
-# Builder options chosen on MovieLens 100K's validation slice
-# (bench/ranking_quality.py's TUNED; the sweep is in BENCHMARKS.md).
+# Builder options chosen on MovieLens 100K's validation slice (the sweep is
+# in BENCHMARKS.md); bench/ranking_quality.py measures with them.
 MOVIELENS_MODEL_OPTIONS = {
     "deepfm": {"dnn_dropout": 0.3},
     "din": {"pool_history": True},
