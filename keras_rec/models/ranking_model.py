@@ -1,7 +1,9 @@
 """`RankingModel`: the functional model the ranking builders return.
 
-A plain functional `keras.Model`, plus what Keras 3 lacks to train it under a
-multi-worker `MultiWorkerMirroredStrategy` (both are no-ops otherwise):
+A plain functional `keras.Model`, whose steps accept a feature as a vector in
+one call and as a column in the next (`input_ranks`), plus what Keras 3 lacks
+to train it under a multi-worker `MultiWorkerMirroredStrategy` (both are
+no-ops otherwise):
 
 - Keras's symbolic build first averages a batch across workers with
   `strategy.reduce`, which takes one tensor, not a dict of inputs; here the
@@ -19,6 +21,7 @@ from keras_rec.distribute import is_multi_worker
 from keras_rec.distribute import resolve_jit_compile
 from keras_rec.distribute import restore_compile
 from keras_rec.layers.attention_pooling import AttentionPoolingLayer
+from keras_rec.models.input_ranks import restore_step_ranks
 
 
 @keras_rec_export
@@ -73,10 +76,17 @@ class RankingModel(keras.Model):
         restore_compile(self, config)
 
     def train_step(self, data):
-        return self._batched_logs(super().train_step(data))
+        return self._batched_logs(super().train_step(self._restored(data)))
 
     def test_step(self, data):
-        return self._batched_logs(super().test_step(data))
+        return self._batched_logs(super().test_step(self._restored(data)))
+
+    def predict_step(self, data):
+        return super().predict_step(self._restored(data))
+
+    def _restored(self, data):
+        output = self.outputs[0].shape if len(self.outputs) == 1 else None
+        return restore_step_ranks(data, self.inputs, output)
 
     def _batched_logs(self, logs):
         if not is_multi_worker(self.distribute_strategy):

@@ -15,6 +15,7 @@ from keras_rec.layers.in_batch_softmax import InBatchSoftmax
 from keras_rec.layers.item_feature_table import ItemFeatureTable
 from keras_rec.layers.sampled_softmax import CandidateSampler
 from keras_rec.layers.sampled_softmax import SampledSoftmax
+from keras_rec.models.input_ranks import restore_step_ranks
 
 LOSS_TYPES = ("softmax", "sampled_softmax", "binary")
 USER_EMBEDDING = "user_embedding"
@@ -342,7 +343,9 @@ class TwoTowerModel(keras.Model):
         )
 
     def train_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(
+            restore_step_ranks(data, self.towers.inputs)
+        )
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape() as tape:
             loss = self._weighted_mean(
@@ -358,12 +361,18 @@ class TwoTowerModel(keras.Model):
         return self._logs()
 
     def test_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(
+            restore_step_ranks(data, self.towers.inputs)
+        )
         loss = self._weighted_mean(
             self._objective_loss(x, y, training=False), sample_weight
         )
         self.loss_tracker.update_state(loss)
         return self._logs()
+
+    def predict_step(self, data):
+        # A feature fed as a vector in one call and a column in the next.
+        return super().predict_step(restore_step_ranks(data, self.towers.inputs))
 
     def _logs(self):
         result = self.loss_tracker.result()

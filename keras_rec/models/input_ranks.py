@@ -1,0 +1,62 @@
+"""Restores the rank of step inputs that `tf.function` relaxed to unknown.
+
+Keras traces `fit`, `evaluate` and `predict` steps with `reduce_retracing`.
+When one call feeds a feature as a column `(n, 1)` and a later call feeds it
+as a vector `(n,)` (a pandas Series becomes `(n, 1)`, its `.to_numpy()` is
+`(n,)`), the second trace sees that input with an unknown rank, and Keras's
+input check fails with "as_list() is not defined on an unknown TensorShape"
+(keras-team/keras#20573). DeepCTR users mix the two all the time. The steps
+of `RankingModel` and `TwoTowerModel` give such inputs back the rank of the
+model's `keras.Input`: a one-value feature is reshaped to `(batch, 1)` (what
+Keras does to a `(n,)` vector anyway); any other gets its static shape
+asserted, so a wrong shape still fails, naming the expected one.
+"""
+
+import math
+
+import keras
+import tensorflow as tf
+
+
+def _restore(value, shape):
+    if not tf.is_tensor(value) or isinstance(value, (tf.SparseTensor, tf.RaggedTensor)):
+        return value
+    if value.shape.rank is not None:
+        return value
+    tail = list(shape[1:])
+    if None not in tail and math.prod(tail) == 1:
+        return tf.reshape(value, [-1, *tail])
+    return tf.ensure_shape(value, [None, *tail])
+
+
+def restore_input_ranks(x, inputs):
+    """`x` whose unknown-rank tensors take the rank of their `keras.Input`.
+
+    Args:
+        x: a batch of model inputs: dict by input name, list/tuple in the
+            order of `inputs`, or one tensor.
+        inputs: the model's `inputs` (a list of `KerasTensor`).
+    """
+    if isinstance(x, dict):
+        shapes = {t.name: t.shape for t in inputs}
+        return {k: _restore(v, shapes[k]) if k in shapes else v for k, v in x.items()}
+    if isinstance(x, (list, tuple)) and len(x) == len(inputs):
+        return type(x)(_restore(v, t.shape) for v, t in zip(x, inputs))
+    if tf.is_tensor(x) and len(inputs) == 1:
+        return _restore(x, inputs[0].shape)
+    return x
+
+
+def restore_step_ranks(data, inputs, output_shape=None):
+    """`(x, y, sample_weight)` of a step with their ranks restored.
+
+    `y` takes `output_shape`'s rank (one-output models only) and
+    `sample_weight` becomes a vector, when their rank is unknown.
+    """
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    x = restore_input_ranks(x, inputs)
+    if output_shape is not None and tf.is_tensor(y) and y.shape.rank is None:
+        y = tf.reshape(y, [-1, *output_shape[1:]])
+    if tf.is_tensor(sample_weight) and sample_weight.shape.rank is None:
+        sample_weight = tf.reshape(sample_weight, [-1])
+    return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
