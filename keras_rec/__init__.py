@@ -8,6 +8,7 @@ from keras_rec.features import DenseFeat
 from keras_rec.features import FeatureEncoder
 from keras_rec.features import SparseFeat
 from keras_rec.features import VarLenSparseFeat
+from keras_rec.features import get_feature_names
 from keras_rec.features import to_model_inputs
 from keras_rec.models import DCN
 from keras_rec.models import DIN
@@ -31,6 +32,7 @@ __all__ = [
     "VarLenSparseFeat",
     "YoutubeDNN",
     "__version__",
+    "get_feature_names",
     "layers",
     "optimizers",
     "to_model_inputs",

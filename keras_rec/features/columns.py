@@ -385,3 +385,27 @@ def check_feature_columns(feature_columns, argument="feature_columns"):
             f"Length/weight input names clash with feature names: {sorted(clash)}"
         )
     return columns
+
+
+def get_feature_names(feature_columns):
+    """The names of the model inputs that `feature_columns` make, in order.
+
+    DeepCTR's helper of the same name: each column's name, followed by the
+    `length_name` and `weight_name` inputs of a `VarLenSparseFeat`, each name
+    once (a column given in both the linear and the DNN list counts once).
+    Build the input dict with it:
+    `{name: data[name] for name in get_feature_names(columns)}`.
+
+    Args:
+        feature_columns: list of `SparseFeat`, `DenseFeat`, `VarLenSparseFeat`.
+
+    Returns:
+        list of str.
+    """
+    names = []
+    for column in check_feature_columns(feature_columns):
+        extra = ()
+        if isinstance(column, VarLenSparseFeat):
+            extra = (column.length_name, column.weight_name)
+        names.extend(n for n in (column.name, *extra) if n and n not in names)
+    return names

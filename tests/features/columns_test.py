@@ -9,6 +9,7 @@ from keras_rec.features import DenseFeat
 from keras_rec.features import SparseFeat
 from keras_rec.features import VarLenSparseFeat
 from keras_rec.features import check_feature_columns
+from keras_rec.features import get_feature_names
 
 
 @pytest.mark.parametrize("name", ["", "my feature", "1st", 3, None])
@@ -227,3 +228,30 @@ def test_check_feature_columns_errors():
     seq = VarLenSparseFeat(SparseFeat("hist", 10), 3, length_name="age")
     with pytest.raises(ValueError, match="clash.*'age'"):
         check_feature_columns([seq, DenseFeat("age")])
+
+
+def test_get_feature_names_lists_every_model_input_once_deepctr_style():
+    from keras_rec.models import DIN
+
+    hist = VarLenSparseFeat(
+        SparseFeat("hist_item_id", 20, 4, embedding_name="item_id"),
+        maxlen=5,
+        length_name="hist_len",
+        weight_name="hist_weight",
+    )
+    item = SparseFeat("item_id", 20, 4)
+    columns = [SparseFeat("user_id", 10, 4), item, DenseFeat("price"), hist]
+    # The linear and DNN lists of a DeepCTR script overlap; each name once.
+    names = get_feature_names(columns + [item])
+    assert names == [
+        "user_id",
+        "item_id",
+        "price",
+        "hist_item_id",
+        "hist_len",
+        "hist_weight",
+    ]
+    model = DIN(columns, ["item_id"], dnn_hidden_units=(4,), att_hidden_units=(4,))
+    assert sorted(names) == sorted(t.name for t in model.inputs)
+    with pytest.raises(TypeError, match="feature columns"):
+        get_feature_names("user_id")
