@@ -9,8 +9,10 @@ with anything unknown (and the padding value) mapping to 0.
 """
 
 import dataclasses
+import numbers
 
 import keras
+import numpy as np
 
 from keras_rec.api_export import keras_rec_export
 
@@ -28,12 +30,23 @@ def _check_name(name, argument="name"):
         )
 
 
-def _check_positive_int(value, argument, feature):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+def _check_positive_int(column, argument):
+    """Checks `column.<argument>` and stores it as a Python int.
+
+    NumPy integers are accepted (DeepCTR scripts pass `data[feat].max() + 1`),
+    so that configs stay JSON-serializable.
+    """
+    value = getattr(column, argument)
+    if (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, numbers.Integral)
+        or value < 1
+    ):
         raise ValueError(
-            f"`{argument}` of feature '{feature}' must be a positive integer. "
+            f"`{argument}` of feature '{column.name}' must be a positive integer. "
             f"Received: {argument}={value!r}"
         )
+    object.__setattr__(column, argument, int(value))
 
 
 class _Column:
@@ -164,13 +177,13 @@ class SparseFeat(_Column):
                 f"`vocabulary_size` of feature '{self.name}' is required unless "
                 "`vocabulary` is given. Received: vocabulary_size=None"
             )
-        _check_positive_int(self.vocabulary_size, "vocabulary_size", self.name)
+        _check_positive_int(self, "vocabulary_size")
         if self.use_hash and self.vocabulary_size < 2:
             raise ValueError(
                 f"`vocabulary_size` of hashed feature '{self.name}' must be >= 2 "
                 f"(bin 0 is padding). Received: vocabulary_size={self.vocabulary_size}"
             )
-        _check_positive_int(self.embedding_dim, "embedding_dim", self.name)
+        _check_positive_int(self, "embedding_dim")
         if self.dtype not in _SPARSE_DTYPES:
             raise ValueError(
                 f"`dtype` of feature '{self.name}' must be one of {_SPARSE_DTYPES}. "
@@ -208,7 +221,7 @@ class DenseFeat(_Column):
 
     def __post_init__(self):
         _check_name(self.name)
-        _check_positive_int(self.dimension, "dimension", self.name)
+        _check_positive_int(self, "dimension")
         if self.dtype not in _DENSE_DTYPES:
             raise ValueError(
                 f"`dtype` of feature '{self.name}' must be one of {_DENSE_DTYPES}. "
@@ -259,7 +272,7 @@ class VarLenSparseFeat(_Column):
                 "`sparsefeat` must be a SparseFeat. "
                 f"Received: sparsefeat={self.sparsefeat!r}"
             )
-        _check_positive_int(self.maxlen, "maxlen", self.name)
+        _check_positive_int(self, "maxlen")
         if self.combiner not in _COMBINERS:
             raise ValueError(
                 f"`combiner` of feature '{self.name}' must be one of {_COMBINERS}. "

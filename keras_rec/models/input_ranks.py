@@ -1,4 +1,4 @@
-"""Restores the rank of step inputs that `tf.function` relaxed to unknown.
+"""Restores the rank of step inputs (and labels) that Keras 3 trips over.
 
 Keras traces `fit`, `evaluate` and `predict` steps with `reduce_retracing`.
 When one call feeds a feature as a column `(n, 1)` and a later call feeds it
@@ -9,7 +9,8 @@ input check fails with "as_list() is not defined on an unknown TensorShape"
 of `RankingModel` and `TwoTowerModel` give such inputs back the rank of the
 model's `keras.Input`: a one-value feature is reshaped to `(batch, 1)` (what
 Keras does to a `(n,)` vector anyway); any other gets its static shape
-asserted, so a wrong shape still fails, naming the expected one.
+asserted, so a wrong shape still fails, naming the expected one. Labels
+of shape `(n,)` are given the output's `(n, 1)` (`restore_step_ranks`).
 """
 
 import math
@@ -50,13 +51,19 @@ def restore_input_ranks(x, inputs):
 def restore_step_ranks(data, inputs, output_shape=None):
     """`(x, y, sample_weight)` of a step with their ranks restored.
 
-    `y` takes `output_shape`'s rank (one-output models only) and
-    `sample_weight` becomes a vector, when their rank is unknown.
+    `y` takes `output_shape`'s rank (one-output models only) when its rank is
+    unknown, or when it is a vector `(n,)` and the output a column `(n, 1)`:
+    Keras's losses align the two, but its metric functions (e.g.
+    `metrics=["binary_crossentropy"]`, as DeepCTR's examples compile) fail
+    with "Arguments `target` and `output` must have the same rank".
+    `sample_weight` becomes a vector when its rank is unknown.
     """
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     x = restore_input_ranks(x, inputs)
-    if output_shape is not None and tf.is_tensor(y) and y.shape.rank is None:
-        y = tf.reshape(y, [-1, *output_shape[1:]])
+    if output_shape is not None and tf.is_tensor(y):
+        tail = list(output_shape[1:])
+        if y.shape.rank is None or (tail == [1] and y.shape.rank == 1):
+            y = tf.reshape(y, [-1, *tail])
     if tf.is_tensor(sample_weight) and sample_weight.shape.rank is None:
         sample_weight = tf.reshape(sample_weight, [-1])
     return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)

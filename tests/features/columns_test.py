@@ -3,6 +3,7 @@
 import json
 
 import keras
+import numpy as np
 import pytest
 
 from keras_rec.features import DenseFeat
@@ -24,6 +25,21 @@ def test_bad_names_are_named(name):
 def test_bad_vocabulary_size_names_feature_and_value(size):
     with pytest.raises(ValueError, match=rf"'user_id'.*vocabulary_size={size!r}"):
         SparseFeat("user_id", size)
+
+
+def test_numpy_integers_are_accepted_and_stored_as_int():
+    # DeepCTR scripts pass `data[feat].max() + 1`, a NumPy integer.
+    column = VarLenSparseFeat(
+        SparseFeat("genres", np.int64(19), embedding_dim=np.int32(4)), np.int64(6)
+    )
+    assert (column.vocabulary_size, column.embedding_dim, column.maxlen) == (19, 4, 6)
+    assert type(column.vocabulary_size) is int and type(column.maxlen) is int
+    assert type(DenseFeat("age", np.int64(2)).dimension) is int
+    json.dumps(keras.saving.serialize_keras_object(column))
+    with pytest.raises(ValueError, match="vocabulary_size=np.True_"):
+        SparseFeat("user_id", np.bool_(True))
+    with pytest.raises(ValueError, match="maxlen=np.int64.0."):
+        VarLenSparseFeat(SparseFeat("genres", 19), np.int64(0))
 
 
 def test_missing_vocabulary_size():

@@ -139,3 +139,18 @@ def test_unknown_rank_inputs_get_the_input_shape_or_fail_naming_it():
     # A vector where a sequence is expected is not silently reshaped.
     with pytest.raises(tf.errors.InvalidArgumentError, match=rf"\[\?,{MAXLEN}\]"):
         restored(tf.constant([3, 4]), tf.zeros((2 * MAXLEN,), tf.int32))
+
+
+def test_vector_labels_reach_string_metrics_as_a_column():
+    # DeepCTR's examples compile with metrics=["binary_crossentropy"] and fit
+    # on labels of shape (n,); on a plain Keras 3 model that metric fails
+    # ("`target` and `output` must have the same rank").
+    model = _ranker("deepfm")
+    model.compile("adam", "binary_crossentropy", metrics=["binary_crossentropy"])
+    x = for_model(model, tiny_inputs(64))
+    y = _labels(64)
+    model.fit(x, y, batch_size=16, verbose=0)
+    _, metric = model.evaluate(x, y, batch_size=64, verbose=0)
+    p = np.clip(model.predict(x, verbose=0)[:, 0].astype("float64"), 1e-7, 1 - 1e-7)
+    expected = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+    np.testing.assert_allclose(metric, expected, rtol=1e-4)
