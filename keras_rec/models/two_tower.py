@@ -246,6 +246,28 @@ class TwoTowerModel(keras.Model):
         """`keras.Model` from item features to the normalised item embedding."""
         return self._item_model
 
+    # DeepMatch's names, so that its scripts' `Model(inputs=model.user_input,
+    # outputs=model.user_embedding)` builds the user tower as they expect.
+    @property
+    def user_input(self):
+        """The user tower's `keras.Input` tensors (DeepMatch's name)."""
+        return self._user_model.inputs
+
+    @property
+    def user_embedding(self):
+        """The user tower's normalised output tensor (DeepMatch's name)."""
+        return self._user_model.output
+
+    @property
+    def item_input(self):
+        """The item tower's `keras.Input` tensors (DeepMatch's name)."""
+        return self._item_model.inputs
+
+    @property
+    def item_embedding(self):
+        """The item tower's normalised output tensor (DeepMatch's name)."""
+        return self._item_model.output
+
     @property
     def embedding_dim(self):
         return self.towers.output[USER_EMBEDDING].shape[-1]

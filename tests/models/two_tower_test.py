@@ -152,3 +152,31 @@ def test_tower_dropout_masks_do_not_leak_the_pairing():
     history = model.fit(x, batch_size=batch, epochs=3, verbose=0)
     # Accidental hits are removed, so the floor is a little under log(64).
     assert history.history["loss"][-1] > 0.8 * np.log(batch)
+
+
+def test_deepmatch_style_tower_models_share_the_towers():
+    # DeepMatch scripts build the towers from the model's tensors.
+    keras.utils.set_random_seed(0)
+    model = _builders()["dssm"]()
+    model.compile("adagrad")
+    x = _inputs()
+    # DeepMatch's scripts pass dummy labels; the in-batch softmax ignores them.
+    model.fit(x, np.ones(len(x["item_id"])), batch_size=16, verbose=0)
+    user_embedding_model = keras.Model(
+        inputs=model.user_input, outputs=model.user_embedding
+    )
+    item_embedding_model = keras.Model(
+        inputs=model.item_input, outputs=model.item_embedding
+    )
+    user_x = {k: x[k] for k in ("hist_item_id", "gender", "age")}
+    np.testing.assert_allclose(
+        user_embedding_model.predict(user_x, verbose=0),
+        model.user_model.predict(user_x, verbose=0),
+        atol=1e-6,
+    )
+    items = {"item_id": np.arange(1, NUM_ITEMS, dtype="int32")}
+    item_vectors = item_embedding_model.predict(items, verbose=0)
+    np.testing.assert_allclose(
+        item_vectors, model.item_model.predict(items, verbose=0), atol=1e-6
+    )
+    np.testing.assert_allclose(np.linalg.norm(item_vectors, axis=1), 1.0, atol=1e-5)
