@@ -1,8 +1,8 @@
 """DeepCTR's own example scripts, with only the imports changed.
 
 Users come from DeepCTR: its README examples (`run_classification_criteo.py`,
-`run_multivalue_movielens.py`, `run_din.py`) must run on keras_rec as they
-are written, with `get_feature_names`, dicts of pandas Series,
+`run_multivalue_movielens.py`, `run_multivalue_movielens_hash.py`,
+`run_din.py`) must run on keras_rec as they are written, with `get_feature_names`, dicts of pandas Series,
 `validation_split` and string optimizers. The first two read DeepCTR's own
 sample files from `../shared/data/library-samples/deepctr` (skipped when
 absent); the numbers checked are what 200 rows can show: the training loss
@@ -112,6 +112,62 @@ def test_run_multivalue_movielens(deepctr_samples):
             maxlen=max_len,
             combiner="mean",
             weight_name=None,
+        )
+    ]
+    linear_feature_columns = fixlen_feature_columns + varlen_feature_columns
+    dnn_feature_columns = fixlen_feature_columns + varlen_feature_columns
+    feature_names = get_feature_names(linear_feature_columns + dnn_feature_columns)
+    model_input = {name: data[name] for name in feature_names}
+    model_input["genres"] = genres_list
+
+    model = DeepFM(linear_feature_columns, dnn_feature_columns, task="regression")
+    model.compile("adam", "mse", metrics=["mse"])
+    history = model.fit(
+        model_input,
+        data[target].values,
+        batch_size=256,
+        epochs=10,
+        verbose=0,
+        validation_split=0.2,
+    )
+    _falls(history)
+
+
+def test_run_multivalue_movielens_hash(deepctr_samples):
+    # Strings hashed inside the model; Keras 3 alone rejects the string
+    # Series and the 2-D string array.
+    keras.utils.set_random_seed(0)
+    data = pd.read_csv(deepctr_samples / "movielens_sample.txt")
+    sparse_features = ["movie_id", "user_id", "gender", "age", "occupation", "zip"]
+    data[sparse_features] = data[sparse_features].astype(str)
+    target = ["rating"]
+    genres_list = list(map(lambda x: x.split("|"), data["genres"].values))
+    genres_length = np.array(list(map(len, genres_list)))
+    max_len = max(genres_length)
+    genres_list = keras.utils.pad_sequences(
+        genres_list, maxlen=max_len, padding="post", dtype=object, value=0
+    ).astype(str)
+    fixlen_feature_columns = [
+        SparseFeat(
+            feat,
+            data[feat].nunique() * 5,
+            embedding_dim=4,
+            use_hash=True,
+            dtype="string",
+        )
+        for feat in sparse_features
+    ]
+    varlen_feature_columns = [
+        VarLenSparseFeat(
+            SparseFeat(
+                "genres",
+                vocabulary_size=100,
+                embedding_dim=4,
+                use_hash=True,
+                dtype="string",
+            ),
+            maxlen=max_len,
+            combiner="mean",
         )
     ]
     linear_feature_columns = fixlen_feature_columns + varlen_feature_columns

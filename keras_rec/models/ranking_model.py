@@ -1,7 +1,8 @@
 """`RankingModel`: the functional model the ranking builders return.
 
-A plain functional `keras.Model`, whose steps accept a feature as a vector in
-one call and as a column in the next (`input_ranks`), plus what Keras 3 lacks
+A plain functional `keras.Model` that takes the inputs Keras 3 trips over
+(`input_fixes`: a feature as a column in one call and a vector in the next,
+`(n,)` labels with metric functions, string arrays), plus what Keras 3 lacks
 to train it under a multi-worker `MultiWorkerMirroredStrategy` (both are
 no-ops otherwise):
 
@@ -21,11 +22,12 @@ from keras_rec.distribute import is_multi_worker
 from keras_rec.distribute import resolve_jit_compile
 from keras_rec.distribute import restore_compile
 from keras_rec.layers.attention_pooling import AttentionPoolingLayer
-from keras_rec.models.input_ranks import restore_step_ranks
+from keras_rec.models.input_fixes import InputFixes
+from keras_rec.models.input_fixes import restore_step_ranks
 
 
 @keras_rec_export
-class RankingModel(keras.Model):
+class RankingModel(InputFixes, keras.Model):
     """A functional model: `RankingModel(inputs, outputs, name=...)`.
 
     Built by `DeepFM`, `DIN`, `WDL` and `DCN`; saved and loaded like any

@@ -15,7 +15,8 @@ from keras_rec.layers.in_batch_softmax import InBatchSoftmax
 from keras_rec.layers.item_feature_table import ItemFeatureTable
 from keras_rec.layers.sampled_softmax import CandidateSampler
 from keras_rec.layers.sampled_softmax import SampledSoftmax
-from keras_rec.models.input_ranks import restore_step_ranks
+from keras_rec.models.input_fixes import InputFixes
+from keras_rec.models.input_fixes import restore_step_ranks
 
 LOSS_TYPES = ("softmax", "sampled_softmax", "binary")
 USER_EMBEDDING = "user_embedding"
@@ -23,7 +24,7 @@ ITEM_EMBEDDING = "item_embedding"
 
 
 @keras_rec_export
-class TwoTowerModel(keras.Model):
+class TwoTowerModel(InputFixes, keras.Model):
     """A trained pair of towers whose L2-normalised outputs are compared by cosine.
 
     `DSSM` and `YoutubeDNN` return this model; a user can also wrap towers of
