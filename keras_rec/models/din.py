@@ -30,6 +30,7 @@ def DIN(
     seed=1024,
     task="binary",
     pool_history=False,
+    att_hidden_size=None,
 ):
     """Deep Interest Network: the user's interest depends on the candidate.
 
@@ -68,6 +69,8 @@ def DIN(
         task: str. `"binary"` or `"regression"`. Defaults to `"binary"`.
         pool_history: bool. Also feed each behaviour sequence, pooled with
             its `combiner`, to the DNN. Defaults to `False`.
+        att_hidden_size: sequence of int or None. DeepCTR's name for
+            `att_hidden_units` (give one of the two). Defaults to None.
 
     Returns:
         A functional `keras.Model` returning `(batch, 1)`; the pooled
@@ -103,6 +106,14 @@ def DIN(
             "`dnn_hidden_units` must not be empty for DIN. "
             f"Received: dnn_hidden_units={dnn_hidden_units!r}"
         )
+    if att_hidden_size is not None:
+        if tuple(att_hidden_units) != (80, 40):
+            raise ValueError(
+                "Give `att_hidden_units` or its DeepCTR name `att_hidden_size`, "
+                f"not both. Received: att_hidden_units={att_hidden_units!r}, "
+                f"att_hidden_size={att_hidden_size!r}"
+            )
+        att_hidden_units = att_hidden_size
     att_hidden_units = tuple(att_hidden_units)
     if not att_hidden_units:
         raise ValueError(

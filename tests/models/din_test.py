@@ -167,6 +167,20 @@ def test_history_mapping_may_be_a_dict():
     assert "clicked_items" in [t.name for t in model.inputs]
 
 
+def test_deepctr_name_att_hidden_size_sets_the_attention_units():
+    columns = tiny_columns(with_history=True)
+    model = DIN(columns, ["item_id"], dnn_hidden_units=(4,), att_hidden_size=(6, 3))
+    kernels = [
+        w.shape
+        for w in model.get_layer("attention_pooling").weights
+        if len(w.shape) == 2
+    ]
+    # Inputs [q, k, q-k, q*k] of the item embedding (4 wide) -> 6 -> 3 -> 1.
+    assert kernels == [(16, 6), (6, 3), (3, 1)]
+    with pytest.raises(ValueError, match="att_hidden_size=.6, 3."):
+        DIN(columns, ["item_id"], att_hidden_units=(8,), att_hidden_size=(6, 3))
+
+
 def test_history_feature_without_a_sequence_raises_naming_it():
     columns = tiny_columns(with_history=True)
     with pytest.raises(ValueError, match="'user_id'.*'hist_user_id'"):
