@@ -39,6 +39,29 @@ def _falls(history):
     assert loss[-1] < loss[0] - 0.01, loss
 
 
+def _train_multivalue(
+    fixlen_feature_columns, varlen_feature_columns, data, genres_list, target
+):
+    """The common tail of DeepCTR's two multi-value MovieLens scripts."""
+    linear_feature_columns = fixlen_feature_columns + varlen_feature_columns
+    dnn_feature_columns = fixlen_feature_columns + varlen_feature_columns
+    feature_names = get_feature_names(linear_feature_columns + dnn_feature_columns)
+    model_input = {name: data[name] for name in feature_names}
+    model_input["genres"] = genres_list
+
+    model = DeepFM(linear_feature_columns, dnn_feature_columns, task="regression")
+    model.compile("adam", "mse", metrics=["mse"])
+    history = model.fit(
+        model_input,
+        data[target].values,
+        batch_size=256,
+        epochs=10,
+        verbose=0,
+        validation_split=0.2,
+    )
+    _falls(history)
+
+
 def test_run_classification_criteo(deepctr_samples):
     keras.utils.set_random_seed(0)
     data = pd.read_csv(deepctr_samples / "criteo_sample.txt")
@@ -114,23 +137,9 @@ def test_run_multivalue_movielens(deepctr_samples):
             weight_name=None,
         )
     ]
-    linear_feature_columns = fixlen_feature_columns + varlen_feature_columns
-    dnn_feature_columns = fixlen_feature_columns + varlen_feature_columns
-    feature_names = get_feature_names(linear_feature_columns + dnn_feature_columns)
-    model_input = {name: data[name] for name in feature_names}
-    model_input["genres"] = genres_list
-
-    model = DeepFM(linear_feature_columns, dnn_feature_columns, task="regression")
-    model.compile("adam", "mse", metrics=["mse"])
-    history = model.fit(
-        model_input,
-        data[target].values,
-        batch_size=256,
-        epochs=10,
-        verbose=0,
-        validation_split=0.2,
+    _train_multivalue(
+        fixlen_feature_columns, varlen_feature_columns, data, genres_list, target
     )
-    _falls(history)
 
 
 def test_run_multivalue_movielens_hash(deepctr_samples):
@@ -170,23 +179,9 @@ def test_run_multivalue_movielens_hash(deepctr_samples):
             combiner="mean",
         )
     ]
-    linear_feature_columns = fixlen_feature_columns + varlen_feature_columns
-    dnn_feature_columns = fixlen_feature_columns + varlen_feature_columns
-    feature_names = get_feature_names(linear_feature_columns + dnn_feature_columns)
-    model_input = {name: data[name] for name in feature_names}
-    model_input["genres"] = genres_list
-
-    model = DeepFM(linear_feature_columns, dnn_feature_columns, task="regression")
-    model.compile("adam", "mse", metrics=["mse"])
-    history = model.fit(
-        model_input,
-        data[target].values,
-        batch_size=256,
-        epochs=10,
-        verbose=0,
-        validation_split=0.2,
+    _train_multivalue(
+        fixlen_feature_columns, varlen_feature_columns, data, genres_list, target
     )
-    _falls(history)
 
 
 def test_run_din():
