@@ -15,13 +15,17 @@ from keras_rec.models.ranking_model import RankingModel
 HISTORY_PREFIX = "hist_"
 
 
+# DeepCTR's default; `att_hidden_size` may replace it, not contradict it.
+ATT_HIDDEN_UNITS = (80, 40)
+
+
 def DIN(
     dnn_feature_columns,
     history_feature_list,
     dnn_use_bn=False,
     dnn_hidden_units=(256, 128, 64),
     dnn_activation="relu",
-    att_hidden_units=(80, 40),
+    att_hidden_units=ATT_HIDDEN_UNITS,
     att_activation="dice",
     att_weight_normalization=False,
     l2_reg_dnn=0,
@@ -107,7 +111,7 @@ def DIN(
             f"Received: dnn_hidden_units={dnn_hidden_units!r}"
         )
     if att_hidden_size is not None:
-        if tuple(att_hidden_units) != (80, 40):
+        if tuple(att_hidden_units) != ATT_HIDDEN_UNITS:
             raise ValueError(
                 "Give `att_hidden_units` or its DeepCTR name `att_hidden_size`, "
                 f"not both. Received: att_hidden_units={att_hidden_units!r}, "

@@ -122,14 +122,10 @@ class InputFixes:
     Put it before `keras.Model` in the bases.
     """
 
-    def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
-        return super().fit(
-            string_tensors(x),
-            y,
-            *args,
-            validation_data=string_tensors(validation_data),
-            **kwargs,
-        )
+    def fit(self, x=None, *args, **kwargs):
+        if "validation_data" in kwargs:
+            kwargs["validation_data"] = string_tensors(kwargs["validation_data"])
+        return super().fit(string_tensors(x), *args, **kwargs)
 
     def evaluate(self, x=None, *args, **kwargs):
         return super().evaluate(string_tensors(x), *args, **kwargs)

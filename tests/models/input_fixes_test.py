@@ -182,6 +182,11 @@ def test_string_arrays_series_and_sequences_feed_fit_evaluate_predict():
     model.compile(keras.optimizers.Adam(5e-2), "binary_crossentropy")
     for x in forms.values():
         model.fit(x, y, batch_size=16, validation_split=0.25, verbose=0)
+    # Keras's positional arguments pass through; string validation data too.
+    history = model.fit(
+        forms["series"], y, 16, 1, 0, validation_data=(forms["unicode"], y)
+    )
+    assert np.isfinite(history.history["val_loss"][0])
     expected = keras.ops.convert_to_numpy(model(tensors, training=False))
     for name, x in forms.items():
         np.testing.assert_allclose(
